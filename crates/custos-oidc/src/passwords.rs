@@ -1,0 +1,58 @@
+//! Password hashing off the async runtime, on a bounded number of blocking threads, so a burst
+//! of logins queues for CPU instead of stalling every other request.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::ProviderError;
+
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    /// Verified against when the account does not exist, so timing does not reveal it.
+    dummy: Arc<str>,
+}
+
+impl PasswordHasher {
+    pub fn new() -> Result<Self, ProviderError> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy: custos_crypto::password::dummy_hash()?.into(),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ProviderError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ProviderError::Internal("password pool closed"))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| ProviderError::Internal("password task failed"))
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, ProviderError> {
+        Ok(self
+            .run(move || custos_crypto::password::hash(&password))
+            .await??)
+    }
+
+    /// Verifies against `phc`, or against a dummy hash when there is none (unknown user).
+    pub async fn verify(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, ProviderError> {
+        let known = phc.is_some();
+        let phc = phc.unwrap_or_else(|| self.dummy.to_string());
+        let ok = self
+            .run(move || custos_crypto::password::verify(&password, &phc))
+            .await?;
+        Ok(known && ok)
+    }
+}

@@ -1,0 +1,262 @@
+//! Request extractors: who is calling (for audit), strict OAuth form bodies, JSON bodies with
+//! Auth0's errors, and the Management API's authorisation as a type, so a management handler
+//! cannot be written without naming the scope it needs.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use custos_domain::audit::{AuditEvent, EventType};
+use custos_manage::{Actor, ApiError};
+use custos_oidc::{OAuthError, RequestMeta};
+use serde_json::{json, Value};
+
+use crate::error::{api_error, oauth_error};
+use crate::AppState;
+
+/// The caller's address and user agent.
+pub struct Meta(pub RequestMeta);
+
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(512)
+            .collect();
+        Ok(Meta(RequestMeta { ip, user_agent }))
+    }
+}
+
+fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
+/// An `application/x-www-form-urlencoded` body in which no parameter repeats
+/// (RFC 6749 §3.1: "parameters MUST NOT be included more than once").
+pub struct OAuthForm(pub HashMap<String, String>);
+
+/// Form bodies larger than this are refused (no legitimate OAuth request comes close).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !content_type_is(req.headers(), "application/x-www-form-urlencoded") {
+            return Err(oauth_error(&OAuthError::invalid_request(
+                "Content-Type must be application/x-www-form-urlencoded",
+            )));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            oauth_error(&OAuthError::invalid_request(
+                "Request body is too large or unreadable",
+            ))
+        })?;
+        if bytes.len() > MAX_FORM_BYTES {
+            return Err(oauth_error(&OAuthError::invalid_request(
+                "Request body is too large",
+            )));
+        }
+        parse_form(&bytes)
+            .map(OAuthForm)
+            .map_err(|e| oauth_error(&e))
+    }
+}
+
+pub fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+        .map_err(|_| OAuthError::invalid_request("Malformed form body"))?;
+    let mut out = HashMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if out.insert(k.clone(), v).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "Parameter '{k}' was sent more than once"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON object body; malformed or non-JSON bodies get Auth0's `invalid_body` error.
+pub struct ApiJson(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for ApiJson {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !content_type_is(req.headers(), "application/json") {
+            return Err(api_error(&ApiError::new(
+                415,
+                "Content-Type must be application/json",
+                Some("invalid_body"),
+            )));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            api_error(&ApiError::new(
+                413,
+                "Request body is larger than 1 MB",
+                Some("invalid_body"),
+            ))
+        })?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| api_error(&ApiError::bad_body("Invalid request payload JSON format")))?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// A Management API scope, as a type.
+pub trait Scope: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+macro_rules! scopes {
+    ($($t:ident => $name:literal),* $(,)?) => {
+        $(
+            pub struct $t;
+            impl Scope for $t {
+                const NAME: &'static str = $name;
+            }
+        )*
+    };
+}
+
+scopes! {
+    ReadClients => "read:clients",
+    CreateClients => "create:clients",
+    UpdateClients => "update:clients",
+    DeleteClients => "delete:clients",
+    UpdateClientKeys => "update:client_keys",
+    ReadResourceServers => "read:resource_servers",
+    CreateResourceServers => "create:resource_servers",
+    UpdateResourceServers => "update:resource_servers",
+    DeleteResourceServers => "delete:resource_servers",
+    ReadClientGrants => "read:client_grants",
+    CreateClientGrants => "create:client_grants",
+    UpdateClientGrants => "update:client_grants",
+    DeleteClientGrants => "delete:client_grants",
+    ReadUsers => "read:users",
+    CreateUsers => "create:users",
+    UpdateUsers => "update:users",
+    DeleteUsers => "delete:users",
+    ReadLogs => "read:logs",
+    ReadSigningKeys => "read:signing_keys",
+    CreateSigningKeys => "create:signing_keys",
+}
+
+/// Proof that the request carries a valid Management API token with scope `S`.
+pub struct Authorized<S: Scope> {
+    pub actor: Actor,
+    _scope: PhantomData<S>,
+}
+
+impl<S: Scope> Authorized<S> {
+    pub fn scope(&self) -> &'static str {
+        S::NAME
+    }
+}
+
+impl<S: Scope> FromRequestParts<AppState> for Authorized<S> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Meta(meta) = match Meta::from_request_parts(parts, state).await {
+            Ok(m) => m,
+            Err(never) => match never {},
+        };
+        let p = &state.provider;
+        let path = parts.uri.path().to_owned();
+        let deny = |error: ApiError, client_id: Option<String>| {
+            let meta = meta.clone();
+            let path = path.clone();
+            async move {
+                let mut ev = AuditEvent::new(EventType::Fapi, p.now_ms());
+                ev.description = format!("Management API access denied: {}", error.message);
+                ev.client_id = client_id;
+                ev.ip = Some(meta.ip.clone());
+                ev.user_agent = Some(meta.user_agent.clone());
+                ev.details =
+                    json!({"required_scope": S::NAME, "statusCode": error.status, "path": path});
+                if let Err(e) = p.store.append_audit(ev).await {
+                    tracing::error!(error = %e, "could not record denied management access");
+                    return api_error(&ApiError::internal());
+                }
+                let mut r = api_error(&error);
+                if error.status == 401 {
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        axum::http::HeaderValue::from_static("Bearer realm=\"custos\""),
+                    );
+                }
+                r
+            }
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(deny(ApiError::new(401, "Missing authentication", None), None).await);
+        };
+        let identity = match p
+            .verify_access_token(token, &p.settings.management_audience())
+            .await
+        {
+            Ok(id) => id,
+            Err(custos_oidc::ProviderError::OAuth(_))
+            | Err(custos_oidc::ProviderError::InvalidToken(_)) => {
+                return Err(deny(
+                    ApiError::new(401, "Invalid token", Some("invalid_token")),
+                    None,
+                )
+                .await)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "management token verification failed");
+                return Err(api_error(&ApiError::internal()).into_response());
+            }
+        };
+        if !identity.has_scope(S::NAME) {
+            let e = ApiError::forbidden(
+                format!("Insufficient scope, expected any of: {}", S::NAME),
+                "insufficient_scope",
+            );
+            return Err(deny(e, Some(identity.client_id)).await);
+        }
+        Ok(Self {
+            actor: Actor {
+                client_id: identity.client_id,
+                meta,
+            },
+            _scope: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! The HTTP face of Custos: the axum router, request extractors (client metadata, management
+//! authorisation), the single place where errors become HTTP responses, and the server-rendered
+//! pages (login, logout, errors).
+//!
+//! Handlers are thin: they parse, call [`custos_oidc::Provider`] or
+//! [`custos_manage::Manager`], and render. No protocol rule lives here.
+
+mod error;
+mod extract;
+mod management;
+mod oauth;
+mod openapi;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::routing::get;
+use axum::Router;
+use custos_oidc::Provider;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub provider: Arc<Provider>,
+}
+
+/// Largest request body accepted anywhere (Auth0's Management API limit is 1 MB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole HTTP surface.
+pub fn router(provider: Arc<Provider>) -> Router {
+    let state = AppState { provider };
+    Router::new()
+        .merge(oauth::routes())
+        .nest("/api/v2", management::routes())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let db = s.provider.store.ping().await;
+    let keys = s
+        .provider
+        .keys
+        .snapshot()
+        .signer(custos_crypto::jws::Alg::RS256)
+        .is_ok();
+    let body = serde_json::json!({"database": db, "keys": keys});
+    let status = if db && keys {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn not_found() -> axum::response::Response {
+    error::api_error(&custos_manage::ApiError::not_found(
+        "Not Found",
+        "not_found",
+    ))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve_plain(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

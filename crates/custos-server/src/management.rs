@@ -1,0 +1,383 @@
+//! Management API v2 routes: authorise (typed scope), call the shared service, render.
+//!
+//! Every call leaves an audit record: writes record `sapi` in their own transaction (inside the
+//! service), successful reads record `sapi` with the read action (who looked at what), and any
+//! refusal records `fapi`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use custos_domain::audit::{AuditEvent, EventType};
+use custos_manage::{ApiError, LogQuery, Manager, Paging};
+use serde_json::{json, Value};
+
+use crate::error::api_error;
+use crate::extract::*;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/clients", get(list_clients).post(create_client))
+        .route(
+            "/clients/{id}",
+            get(get_client).patch(update_client).delete(delete_client),
+        )
+        .route("/clients/{id}/rotate-secret", post(rotate_secret))
+        .route("/resource-servers", get(list_apis).post(create_api))
+        .route(
+            "/resource-servers/{id}",
+            get(get_api).patch(update_api).delete(delete_api),
+        )
+        .route("/client-grants", get(list_grants).post(create_grant))
+        .route(
+            "/client-grants/{id}",
+            axum::routing::patch(update_grant).delete(delete_grant),
+        )
+        .route("/users", get(list_users).post(create_user))
+        .route(
+            "/users/{id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route("/users/{id}/logs", get(user_logs))
+        .route("/logs", get(list_logs))
+        .route("/logs/{id}", get(get_log))
+        .route("/keys/signing", get(list_keys))
+        .route("/keys/signing/rotate", post(rotate_keys))
+}
+
+type Q = Query<HashMap<String, String>>;
+
+fn paging(q: &HashMap<String, String>) -> Result<Paging, ApiError> {
+    Paging::parse(
+        q.get("page").map(String::as_str),
+        q.get("per_page").map(String::as_str),
+        q.get("include_totals").map(String::as_str),
+    )
+}
+
+/// Renders a service result with its audit trail: reads are recorded here, writes already
+/// recorded their `sapi` with the change, and failures record `fapi`.
+async fn finish<S: Scope>(
+    state: &AppState,
+    auth: &Authorized<S>,
+    write: bool,
+    ok: StatusCode,
+    target: Value,
+    result: Result<Option<Value>, ApiError>,
+) -> Response {
+    let mgr = Manager::new(&state.provider, auth.actor.clone());
+    match result {
+        Ok(body) => {
+            if !write {
+                let mut ev = AuditEvent::new(EventType::Sapi, state.provider.now_ms());
+                ev.description = format!("Management API: {}", auth.scope());
+                ev.client_id = Some(auth.actor.client_id.clone());
+                ev.ip = Some(auth.actor.meta.ip.clone());
+                ev.user_agent = Some(auth.actor.meta.user_agent.clone());
+                ev.details = json!({"action": auth.scope(), "target": target});
+                if let Err(e) = state.provider.store.append_audit(ev).await {
+                    tracing::error!(error = %e, "could not record management read");
+                    return api_error(&ApiError::internal());
+                }
+            }
+            match body {
+                Some(b) => (ok, Json(b)).into_response(),
+                None => ok.into_response(),
+            }
+        }
+        Err(e) => {
+            mgr.record_failure(auth.scope(), &e).await;
+            api_error(&e)
+        }
+    }
+}
+
+macro_rules! mgr {
+    ($state:expr, $auth:expr) => {
+        Manager::new(&$state.provider, $auth.actor.clone())
+    };
+}
+
+async fn list_clients(
+    State(s): State<AppState>,
+    auth: Authorized<ReadClients>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth).list_clients(p).await.map(Some),
+        Err(e) => Err(e),
+    };
+    finish(&s, &auth, false, StatusCode::OK, json!("clients"), r).await
+}
+
+async fn create_client(
+    State(s): State<AppState>,
+    auth: Authorized<CreateClients>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).create_client(&b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}
+
+async fn get_client(
+    State(s): State<AppState>,
+    auth: Authorized<ReadClients>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_client(&id).await.map(Some);
+    finish(
+        &s,
+        &auth,
+        false,
+        StatusCode::OK,
+        json!({"client_id": id}),
+        r,
+    )
+    .await
+}
+
+async fn update_client(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateClients>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).update_client(&id, &b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn delete_client(
+    State(s): State<AppState>,
+    auth: Authorized<DeleteClients>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).delete_client(&id).await.map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn rotate_secret(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateClientKeys>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).rotate_client_secret(&id).await.map(Some);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn list_apis(
+    State(s): State<AppState>,
+    auth: Authorized<ReadResourceServers>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth).list_resource_servers(p).await.map(Some),
+        Err(e) => Err(e),
+    };
+    finish(
+        &s,
+        &auth,
+        false,
+        StatusCode::OK,
+        json!("resource_servers"),
+        r,
+    )
+    .await
+}
+
+async fn create_api(
+    State(s): State<AppState>,
+    auth: Authorized<CreateResourceServers>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).create_resource_server(&b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}
+
+async fn get_api(
+    State(s): State<AppState>,
+    auth: Authorized<ReadResourceServers>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_resource_server(&id).await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!({"id": id}), r).await
+}
+
+async fn update_api(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateResourceServers>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .update_resource_server(&id, &b)
+        .await
+        .map(Some);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn delete_api(
+    State(s): State<AppState>,
+    auth: Authorized<DeleteResourceServers>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth)
+        .delete_resource_server(&id)
+        .await
+        .map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn list_grants(
+    State(s): State<AppState>,
+    auth: Authorized<ReadClientGrants>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth)
+            .list_client_grants(
+                q.get("client_id").map(String::as_str),
+                q.get("audience").map(String::as_str),
+                p,
+            )
+            .await
+            .map(Some),
+        Err(e) => Err(e),
+    };
+    finish(&s, &auth, false, StatusCode::OK, json!("client_grants"), r).await
+}
+
+async fn create_grant(
+    State(s): State<AppState>,
+    auth: Authorized<CreateClientGrants>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).create_client_grant(&b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}
+
+async fn update_grant(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateClientGrants>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).update_client_grant(&id, &b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn delete_grant(
+    State(s): State<AppState>,
+    auth: Authorized<DeleteClientGrants>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).delete_client_grant(&id).await.map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn list_users(
+    State(s): State<AppState>,
+    auth: Authorized<ReadUsers>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth).list_users(p).await.map(Some),
+        Err(e) => Err(e),
+    };
+    finish(&s, &auth, false, StatusCode::OK, json!("users"), r).await
+}
+
+async fn create_user(
+    State(s): State<AppState>,
+    auth: Authorized<CreateUsers>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).create_user(&b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}
+
+async fn get_user(
+    State(s): State<AppState>,
+    auth: Authorized<ReadUsers>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_user(&id).await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!({"user_id": id}), r).await
+}
+
+async fn update_user(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateUsers>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).update_user(&id, &b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn delete_user(
+    State(s): State<AppState>,
+    auth: Authorized<DeleteUsers>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).delete_user(&id).await.map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+fn log_query(q: &HashMap<String, String>, user_id: Option<String>) -> LogQuery {
+    LogQuery {
+        from: q.get("from").cloned(),
+        take: q.get("take").cloned(),
+        sort: q.get("sort").cloned(),
+        user_id,
+    }
+}
+
+async fn list_logs(State(s): State<AppState>, auth: Authorized<ReadLogs>, Query(q): Q) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth)
+            .list_logs(&log_query(&q, None), p)
+            .await
+            .map(Some),
+        Err(e) => Err(e),
+    };
+    finish(&s, &auth, false, StatusCode::OK, json!("logs"), r).await
+}
+
+async fn user_logs(
+    State(s): State<AppState>,
+    auth: Authorized<ReadLogs>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth)
+            .list_logs(&log_query(&q, Some(id.clone())), p)
+            .await
+            .map(Some),
+        Err(e) => Err(e),
+    };
+    finish(&s, &auth, false, StatusCode::OK, json!({"user_id": id}), r).await
+}
+
+async fn get_log(
+    State(s): State<AppState>,
+    auth: Authorized<ReadLogs>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_log(&id).await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!({"log_id": id}), r).await
+}
+
+async fn list_keys(State(s): State<AppState>, auth: Authorized<ReadSigningKeys>) -> Response {
+    let r = mgr!(s, auth).list_signing_keys().await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!("signing_keys"), r).await
+}
+
+async fn rotate_keys(State(s): State<AppState>, auth: Authorized<CreateSigningKeys>) -> Response {
+    let r = mgr!(s, auth).rotate_signing_keys().await.map(Some);
+    finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}

@@ -1,0 +1,236 @@
+//! Persistence for Custos: one SQL implementation, through sqlx's `Any` driver, that runs on
+//! SQLite (the embedded default) and PostgreSQL (scale-out, or PostgreSQL-compatible
+//! distributed SQL).
+//!
+//! The engine is chosen once, in [`Store::connect`], from the URL; the few dialect differences
+//! (pragmas, auto-increment) live in [`dialect`]. Every query is written once in portable SQL:
+//! `$n` placeholders, `BIGINT` for numbers, booleans and instants (milliseconds), `TEXT` for
+//! strings and JSON.
+//!
+//! Writes happen in a [`Tx`], and a `Tx` refuses to commit unless it recorded an audit event:
+//! "every state change writes its audit record in the same transaction" is enforced here, not
+//! just promised. Events that change nothing else (a token issued by client credentials, a
+//! failed login) go through [`Store::append_audit`], which group-commits concurrent events into
+//! one durable transaction.
+//!
+//! This crate must never know HTTP or protocol rules; it stores and returns typed values.
+
+mod apis;
+mod audit;
+mod clients;
+pub mod dialect;
+mod keys;
+mod migrations;
+mod oauth;
+mod users;
+
+use std::sync::Arc;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row};
+use thiserror::Error;
+
+pub use audit::{AuditQuery, AuditWriter};
+pub use dialect::Dialect;
+pub use users::UserPatch;
+
+/// Storage failures. `Backend` carries internal detail for the log, never for a response.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("a transaction tried to commit a state change without an audit record")]
+    Unaudited,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(String),
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict("unique constraint")
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle to the database: cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    dialect: Dialect,
+    audit: Arc<AuditWriter>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects, applies pending migrations, and starts the audit group-commit writer.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let url = dialect.normalize_url(url);
+        let (read, write) = match dialect {
+            Dialect::Sqlite => {
+                // One writer connection: SQLite serialises writers anyway, and one connection
+                // avoids SQLITE_BUSY between our own writers. Readers run concurrently (WAL).
+                let write = pool(dialect, &url, 1).await?;
+                migrations::run(&write, dialect).await?;
+                let read = pool(dialect, &url, 4).await?;
+                (read, write)
+            }
+            Dialect::Postgres => {
+                let p = pool(dialect, &url, 16).await?;
+                migrations::run(&p, dialect).await?;
+                (p.clone(), p)
+            }
+        };
+        let audit = Arc::new(AuditWriter::start(write.clone()));
+        Ok(Self {
+            read,
+            write,
+            dialect,
+            audit,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx {
+            tx: self.write.begin().await?,
+            audited: false,
+        })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.read).await.is_ok()
+    }
+
+    /// Records an event that accompanies no other state change, durably, before returning.
+    /// Concurrent calls share one transaction (group commit).
+    pub async fn append_audit(&self, event: custos_domain::audit::AuditEvent) -> Result<i64> {
+        self.audit.append(event).await
+    }
+
+    /// Closes the pools after the audit writer has drained.
+    pub async fn close(&self) {
+        self.audit.shutdown().await;
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+async fn pool(dialect: Dialect, url: &str, size: u32) -> Result<AnyPool> {
+    let pragmas = dialect.connection_setup();
+    AnyPoolOptions::new()
+        .max_connections(size)
+        .min_connections(1)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                for stmt in pragmas {
+                    sqlx::query(stmt).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(StoreError::from)
+}
+
+/// A write transaction. Commits only if an audit record was written in it.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, Any>,
+    audited: bool,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        if !self.audited {
+            // Dropping the transaction rolls it back.
+            return Err(StoreError::Unaudited);
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
+
+// Row decoding helpers shared by the aggregate modules.
+
+fn get_str(row: &AnyRow, col: &str) -> Result<String> {
+    row.try_get::<String, _>(col).map_err(StoreError::from)
+}
+
+fn get_opt_str(row: &AnyRow, col: &str) -> Result<Option<String>> {
+    row.try_get::<Option<String>, _>(col)
+        .map_err(StoreError::from)
+}
+
+fn get_i64(row: &AnyRow, col: &str) -> Result<i64> {
+    row.try_get::<i64, _>(col).map_err(StoreError::from)
+}
+
+fn get_opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>> {
+    row.try_get::<Option<i64>, _>(col).map_err(StoreError::from)
+}
+
+fn get_bool(row: &AnyRow, col: &str) -> Result<bool> {
+    Ok(get_i64(row, col)? != 0)
+}
+
+fn get_json(row: &AnyRow, col: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(&get_str(row, col)?)
+        .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn get_strings(row: &AnyRow, col: &str) -> Result<Vec<String>> {
+    serde_json::from_str(&get_str(row, col)?)
+        .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// Fails with `NotFound` when an update or delete touched no row.
+fn expect_one(result: sqlx::any::AnyQueryResult) -> Result<()> {
+    if result.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// A page of results and the total count.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}

@@ -1,0 +1,175 @@
+//! Users of the database connection.
+
+use custos_domain::user::User;
+use sqlx::any::AnyRow;
+
+use crate::{
+    get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_str, Page, Result, Store,
+    StoreError, Tx,
+};
+
+fn user(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        user_id: get_str(row, "user_id")?,
+        email: get_str(row, "email")?,
+        email_verified: get_bool(row, "email_verified")?,
+        name: get_opt_str(row, "name")?,
+        nickname: get_opt_str(row, "nickname")?,
+        given_name: get_opt_str(row, "given_name")?,
+        family_name: get_opt_str(row, "family_name")?,
+        picture: get_opt_str(row, "picture")?,
+        password_hash: get_opt_str(row, "password_hash")?,
+        app_metadata: get_json(row, "app_metadata")?,
+        user_metadata: get_json(row, "user_metadata")?,
+        blocked: get_bool(row, "blocked")?,
+        logins_count: get_i64(row, "logins_count")?,
+        last_login: get_opt_i64(row, "last_login")?,
+        last_ip: get_opt_str(row, "last_ip")?,
+        created_at: get_i64(row, "created_at")?,
+        updated_at: get_i64(row, "updated_at")?,
+    })
+}
+
+/// The fields a profile update may change; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<Option<String>>,
+    pub nickname: Option<Option<String>>,
+    pub given_name: Option<Option<String>>,
+    pub family_name: Option<Option<String>>,
+    pub picture: Option<Option<String>>,
+    pub password_hash: Option<String>,
+    pub app_metadata: Option<serde_json::Value>,
+    pub user_metadata: Option<serde_json::Value>,
+    pub blocked: Option<bool>,
+}
+
+impl UserPatch {
+    pub fn apply(self, u: &mut User) {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { u.$f = v; } )* };
+        }
+        set!(
+            email,
+            email_verified,
+            name,
+            nickname,
+            given_name,
+            family_name,
+            picture,
+            app_metadata,
+            user_metadata,
+            blocked
+        );
+        if let Some(h) = self.password_hash {
+            u.password_hash = Some(h);
+        }
+    }
+}
+
+impl Store {
+    pub async fn get_user(&self, user_id: &str) -> Result<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user(&row)
+    }
+
+    pub async fn find_user_by_email(&self, email: &str) -> Result<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user(&row)
+    }
+
+    pub async fn list_users(&self, page: i64, per_page: i64) -> Result<Page<User>> {
+        let rows =
+            sqlx::query("SELECT * FROM users ORDER BY created_at, user_id LIMIT $1 OFFSET $2")
+                .bind(per_page)
+                .bind(page * per_page)
+                .fetch_all(&self.read)
+                .await?;
+        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(Page {
+            items: rows.iter().map(user).collect::<Result<_>>()?,
+            total,
+        })
+    }
+}
+
+impl Tx {
+    pub async fn insert_user(&mut self, u: &User) -> Result<()> {
+        sqlx::query("INSERT INTO users (user_id, email, email_verified, name, nickname, given_name, family_name, picture, password_hash, app_metadata, user_metadata, blocked, logins_count, last_login, last_ip, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)")
+            .bind(&u.user_id)
+            .bind(&u.email)
+            .bind(i64::from(u.email_verified))
+            .bind(&u.name)
+            .bind(&u.nickname)
+            .bind(&u.given_name)
+            .bind(&u.family_name)
+            .bind(&u.picture)
+            .bind(&u.password_hash)
+            .bind(u.app_metadata.to_string())
+            .bind(u.user_metadata.to_string())
+            .bind(i64::from(u.blocked))
+            .bind(u.logins_count)
+            .bind(u.last_login)
+            .bind(&u.last_ip)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Writes every mutable field of `u`.
+    pub async fn update_user(&mut self, u: &User) -> Result<()> {
+        let r = sqlx::query("UPDATE users SET email=$2, email_verified=$3, name=$4, nickname=$5, given_name=$6, family_name=$7, picture=$8, password_hash=$9, app_metadata=$10, user_metadata=$11, blocked=$12, logins_count=$13, last_login=$14, last_ip=$15, updated_at=$16 WHERE user_id=$1")
+            .bind(&u.user_id)
+            .bind(&u.email)
+            .bind(i64::from(u.email_verified))
+            .bind(&u.name)
+            .bind(&u.nickname)
+            .bind(&u.given_name)
+            .bind(&u.family_name)
+            .bind(&u.picture)
+            .bind(&u.password_hash)
+            .bind(u.app_metadata.to_string())
+            .bind(u.user_metadata.to_string())
+            .bind(i64::from(u.blocked))
+            .bind(u.logins_count)
+            .bind(u.last_login)
+            .bind(&u.last_ip)
+            .bind(u.updated_at)
+            .execute(self.conn())
+            .await?;
+        crate::expect_one(r)
+    }
+
+    pub async fn record_login(&mut self, user_id: &str, at: i64, ip: &str) -> Result<()> {
+        let r = sqlx::query("UPDATE users SET logins_count = logins_count + 1, last_login = $2, last_ip = $3 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(at)
+            .bind(ip)
+            .execute(self.conn())
+            .await?;
+        crate::expect_one(r)
+    }
+
+    pub async fn delete_user(&mut self, user_id: &str) -> Result<()> {
+        // Token families reference the user; refresh tokens cascade from them.
+        let r = sqlx::query("DELETE FROM users WHERE user_id = $1")
+            .bind(user_id)
+            .execute(self.conn())
+            .await?;
+        crate::expect_one(r)
+    }
+}
