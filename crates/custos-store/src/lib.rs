@@ -234,3 +234,28 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub total: i64,
 }
+
+/// Administrative access for test set-up and operations tooling (creating schemas).
+pub mod admin {
+    use crate::{Dialect, Result, StoreError};
+
+    /// A bare connection to a database, without migrations.
+    pub struct Admin(sqlx::AnyPool);
+
+    impl Admin {
+        pub async fn connect(url: &str) -> Result<Self> {
+            sqlx::any::install_default_drivers();
+            let dialect = Dialect::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+            let pool = sqlx::any::AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&dialect.normalize_url(url))
+                .await?;
+            Ok(Self(pool))
+        }
+
+        pub async fn execute(&self, sql: &str) -> Result<()> {
+            sqlx::query(sql).execute(&self.0).await?;
+            Ok(())
+        }
+    }
+}

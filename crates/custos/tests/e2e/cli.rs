@@ -1,0 +1,69 @@
+//! The `custos` binary itself: version, init, serve with graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_custos");
+
+#[test]
+fn version_and_help() -> TestResult {
+    let out = Command::new(BIN).arg("version").output()?;
+    assert!(String::from_utf8(out.stdout)?.starts_with("custos "));
+    let out = Command::new(BIN).args(["clients", "--help"]).output()?;
+    assert!(String::from_utf8(out.stdout)?.contains("create"));
+    Ok(())
+}
+
+#[test]
+fn init_then_serve_then_sigterm() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new(BIN)
+        .arg("init")
+        .env("CUSTOS_DATA_DIR", dir.path())
+        .env_remove("CUSTOS_DATABASE_URL")
+        .output()?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("client_secret:"), "{text}");
+    let key = dir.path().join("master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&key)?.permissions().mode() & 0o777, 0o600);
+    }
+    // A second init does not show the secret again.
+    let again = String::from_utf8(
+        Command::new(BIN)
+            .arg("init")
+            .env("CUSTOS_DATA_DIR", dir.path())
+            .output()?
+            .stdout,
+    )?;
+    assert!(!again.contains("client_secret:"));
+
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("CUSTOS_DATA_DIR", dir.path())
+        .env("CUSTOS_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("stdout")?).lines();
+    let first = lines.next().ok_or("no output")??;
+    let addr = first.rsplit(' ').next().ok_or("addr")?.to_owned();
+    let rt = tokio::runtime::Runtime::new()?;
+    let status = rt.block_on(async {
+        reqwest::get(format!("{addr}/readyz"))
+            .await
+            .map(|r| r.status().as_u16())
+    })?;
+    assert_eq!(status, 200);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let code = child.wait()?;
+    assert!(code.success(), "graceful shutdown exits 0: {code:?}");
+    Ok(())
+}

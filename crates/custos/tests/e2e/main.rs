@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server on a random port, a real database, real HTTP.
+//! One test binary for the whole suite (fast to build, run in parallel by nextest).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod interop;
+mod login;
+mod management;
+mod support;
+mod tokens;

@@ -1,0 +1,170 @@
+//! Management API shapes, authorisation and errors.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn users_crud_and_paging() -> TestResult {
+    let app = TestApp::start().await?;
+    for i in 0..3 {
+        app.create_user(&format!("user{i}@example.com")).await?;
+    }
+    let (s, page) = app
+        .api(
+            Method::GET,
+            "users?page=0&per_page=2&include_totals=true",
+            None,
+        )
+        .await?;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (
+            page["start"].as_i64(),
+            page["limit"].as_i64(),
+            page["length"].as_i64(),
+            page["total"].as_i64()
+        ),
+        (Some(0), Some(2), Some(2), Some(3))
+    );
+    let uid = page["users"][0]["user_id"]
+        .as_str()
+        .ok_or("uid")?
+        .to_owned();
+    assert!(page["users"][0].get("password_hash").is_none());
+    let (s, u) = app
+        .api(
+            Method::PATCH,
+            &format!("users/{uid}"),
+            Some(json!({"app_metadata": {"roles": ["doctor"]}, "user_metadata": {"lang": "fr"}})),
+        )
+        .await?;
+    assert_eq!(s, 200);
+    assert_eq!(u["app_metadata"]["roles"][0], "doctor");
+    let (s, u) = app
+        .api(
+            Method::PATCH,
+            &format!("users/{uid}"),
+            Some(json!({"app_metadata": {"roles": null, "ward": "3B"}})),
+        )
+        .await?;
+    assert_eq!((s, u["app_metadata"].clone()), (200, json!({"ward": "3B"})));
+    let (s, e) = app.api(Method::POST, "users", Some(json!({"connection": "Username-Password-Authentication", "email": "user0@example.com", "password": PASSWORD}))).await?;
+    assert_eq!((s, e["statusCode"].as_i64()), (409, Some(409)));
+    let (s, _) = app
+        .api(Method::DELETE, &format!("users/{uid}"), None)
+        .await?;
+    assert_eq!(s, 204);
+    let (s, e) = app.api(Method::GET, &format!("users/{uid}"), None).await?;
+    assert_eq!(
+        (s, e["errorCode"].as_str(), e["error"].as_str()),
+        (404, Some("inexistent_user"), Some("Not Found"))
+    );
+    let (s, e) = app.api(Method::GET, "users?per_page=1000", None).await?;
+    assert_eq!(
+        (s, e["errorCode"].as_str()),
+        (400, Some("invalid_query_string"))
+    );
+    let (s, e) = app.api(Method::POST, "users", Some(json!({"connection": "Username-Password-Authentication", "email": "not-an-email", "password": PASSWORD}))).await?;
+    assert_eq!((s, e["errorCode"].as_str()), (400, Some("invalid_body")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn tokens_and_scopes_are_enforced() -> TestResult {
+    let app = TestApp::start().await?;
+    let c = reqwest::Client::new();
+    let r = c.get(app.url("api/v2/users")).send().await?;
+    assert_eq!(r.status().as_u16(), 401);
+    let b: serde_json::Value = r.json().await?;
+    assert_eq!(b["statusCode"], 401);
+    let r = c
+        .get(app.url("api/v2/users"))
+        .bearer_auth("not.a.jwt")
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 401);
+    // A client granted only read:users may not create users.
+    let m = app
+        .create_client(json!({"app_type": "non_interactive"}))
+        .await?;
+    let id = m["client_id"].as_str().ok_or("id")?;
+    let (s, _) = app
+        .api(
+            Method::POST,
+            "client-grants",
+            Some(json!({"client_id": id, "audience": app.url("api/v2/"), "scope": ["read:users"]})),
+        )
+        .await?;
+    assert_eq!(s, 201);
+    let (_, t) = app
+        .token_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", m["client_secret"].as_str().ok_or("s")?),
+            ("audience", &app.url("api/v2/")),
+        ])
+        .await?;
+    let token = t["access_token"].as_str().ok_or("t")?;
+    let r = c
+        .get(app.url("api/v2/users"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 200);
+    let r = c
+        .post(app.url("api/v2/users"))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 403);
+    let b: serde_json::Value = r.json().await?;
+    assert_eq!(b["errorCode"], "insufficient_scope");
+    assert!(!app.logs_of_type("fapi").await?.is_empty());
+    // Deleting the client revokes its tokens.
+    let (s, _) = app
+        .api(Method::DELETE, &format!("clients/{id}"), None)
+        .await?;
+    assert_eq!(s, 204);
+    let r = c
+        .get(app.url("api/v2/users"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn logs_list_and_checkpoint() -> TestResult {
+    let app = TestApp::start().await?;
+    let (s, logs) = app
+        .api(Method::GET, "logs?include_totals=true&per_page=5", None)
+        .await?;
+    assert_eq!(s, 200);
+    assert!(logs["total"].as_i64().unwrap_or(0) >= 3);
+    let first = logs["logs"]
+        .as_array()
+        .ok_or("logs")?
+        .last()
+        .ok_or("empty")?;
+    for f in ["log_id", "date", "type", "description"] {
+        assert!(first.get(f).is_some(), "log lacks {f}");
+    }
+    let (s, after) = app
+        .api(Method::GET, "logs?from=00000000000000000000&take=2", None)
+        .await?;
+    assert_eq!(s, 200);
+    assert_eq!(after.as_array().map(Vec::len), Some(2));
+    let id = after[0]["log_id"].as_str().ok_or("id")?;
+    let (s, one) = app.api(Method::GET, &format!("logs/{id}"), None).await?;
+    assert_eq!((s, one["log_id"].as_str()), (200, Some(id)));
+    let (s, _) = app.api(Method::GET, "logs/abc'--", None).await?;
+    assert_eq!(s, 404);
+    // No secret ever appears in the audit trail.
+    let (_, all) = app.api(Method::GET, "logs?per_page=100", None).await?;
+    assert!(!all.to_string().contains(&app.bootstrap.1));
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! `TestApp`: the real router on a real socket with a fresh database (SQLite file, or a fresh
+//! PostgreSQL schema when `CUSTOS_TEST_DATABASE_URL` is a postgres URL), a movable clock, and
+//! an HTTP client that behaves like a browser (cookies, no automatic redirects).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use custos_crypto::seal::MasterKey;
+use custos_domain::session::SessionPolicy;
+use custos_domain::{Clock, SystemClock};
+use custos_oidc::{Provider, ProviderSettings};
+use custos_store::Store;
+use serde_json::{json, Value};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub type R<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A clock that starts at real time and moves only when told.
+pub struct FakeClock(AtomicI64);
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    /// Kept so the provider (and its audit writer) lives as long as the test.
+    pub _provider: Arc<Provider>,
+    pub clock: Arc<FakeClock>,
+    pub mgmt_token: String,
+    pub bootstrap: (String, String),
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const CALLBACK: &str = "http://127.0.0.1:9/callback";
+
+async fn database_url(dir: &std::path::Path) -> R<String> {
+    match std::env::var("CUSTOS_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            // A fresh schema per test so tests run in parallel on one database.
+            let schema = format!(
+                "t_{}",
+                custos_crypto::random::alphanumeric(12)?.to_lowercase()
+            );
+            sqlx_create_schema(&url, &schema).await?;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+        }
+        _ => Ok(format!("sqlite://{}", dir.join("custos.db").display())),
+    }
+}
+
+async fn sqlx_create_schema(url: &str, schema: &str) -> R<()> {
+    // The store's own connection creates nothing outside its schema, so use psql-free SQL
+    // through a throwaway store connection on the default search path.
+    let admin = custos_store::admin::Admin::connect(url).await?;
+    admin.execute(&format!("CREATE SCHEMA {schema}")).await?;
+    Ok(())
+}
+
+impl TestApp {
+    pub async fn start() -> R<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = database_url(dir.path()).await?;
+        let store = Store::connect(&url).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}/", listener.local_addr()?);
+        let clock = Arc::new(FakeClock(AtomicI64::new(SystemClock.now_ms())));
+        let master = Arc::new(MasterKey::from_text(&MasterKey::generate_text()?)?);
+        let provider = Arc::new(
+            Provider::new(
+                store,
+                clock.clone(),
+                master,
+                ProviderSettings {
+                    issuer: base.clone(),
+                    session: SessionPolicy::from_hours(1.0, 8.0),
+                },
+            )
+            .await?,
+        );
+        let bootstrap = (
+            "bootstrap-client".to_owned(),
+            "bootstrap-secret-0123456789".to_owned(),
+        );
+        custos_oidc::bootstrap::ensure_bootstrap_client(&provider, &bootstrap.0, &bootstrap.1)
+            .await?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let router = custos_server::router(provider.clone());
+        tokio::spawn(custos_server::serve_plain(listener, router, async {
+            let _ = rx.await;
+        }));
+        let mut app = Self {
+            base,
+            _provider: provider,
+            clock,
+            mgmt_token: String::new(),
+            bootstrap,
+            _dir: dir,
+            shutdown: Some(tx),
+        };
+        let t = app
+            .token_form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app.bootstrap.0),
+                ("client_secret", &app.bootstrap.1),
+                ("audience", &format!("{}api/v2/", app.base)),
+            ])
+            .await?;
+        app.mgmt_token = t.1["access_token"].as_str().unwrap_or_default().to_owned();
+        Ok(app)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path.trim_start_matches('/'))
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.0.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+
+    /// A browser: keeps cookies, never follows redirects.
+    pub fn browser() -> R<reqwest::Client> {
+        Ok(reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?)
+    }
+
+    pub async fn token_form(&self, form: &[(&str, &str)]) -> R<(u16, Value)> {
+        let r = reqwest::Client::new()
+            .post(self.url("oauth/token"))
+            .form(form)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// A Management API call with the bootstrap token.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> R<(u16, Value)> {
+        let mut req = reqwest::Client::new()
+            .request(
+                method,
+                self.url(&format!("api/v2/{}", path.trim_start_matches('/'))),
+            )
+            .bearer_auth(&self.mgmt_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    pub async fn create_user(&self, email: &str) -> R<Value> {
+        let (s, u) = self
+            .api(
+                reqwest::Method::POST,
+                "users",
+                Some(json!({"connection": "Username-Password-Authentication", "email": email, "password": PASSWORD})),
+            )
+            .await?;
+        assert_eq!(s, 201, "{u}");
+        Ok(u)
+    }
+
+    /// A client with `body` merged into defaults for an interactive test app.
+    pub async fn create_client(&self, body: Value) -> R<Value> {
+        let mut b = json!({"name": "Test app", "callbacks": [CALLBACK], "allowed_logout_urls": ["http://127.0.0.1:9/bye"]});
+        if let (Some(dst), Some(src)) = (b.as_object_mut(), body.as_object()) {
+            for (k, v) in src {
+                dst.insert(k.clone(), v.clone());
+            }
+        }
+        let (s, c) = self.api(reqwest::Method::POST, "clients", Some(b)).await?;
+        assert_eq!(s, 201, "{c}");
+        Ok(c)
+    }
+
+    /// Audit records of one type, newest first.
+    pub async fn logs_of_type(&self, t: &str) -> R<Vec<Value>> {
+        let (_, logs) = self
+            .api(reqwest::Method::GET, "logs?per_page=100", None)
+            .await?;
+        Ok(logs
+            .as_array()
+            .map(|a| a.iter().filter(|l| l["type"] == t).cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// One run of the authorization-code flow through the login page.
+pub struct Login {
+    pub browser: reqwest::Client,
+    pub verifier: String,
+    pub code: String,
+    pub state: String,
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Extracts `name="…" value="…"` from the login form.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'"),
+    )
+}
+
+impl TestApp {
+    pub fn authorize_url(&self, client_id: &str, challenge: &str, extra: &str) -> String {
+        format!(
+            "{}authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile%20email%20offline_access&state=st-1&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256{extra}",
+            self.base,
+            url::form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
+        )
+    }
+
+    /// Drives `/authorize` → login page → credentials → code.
+    pub async fn login(&self, client_id: &str, email: &str, password: &str) -> R<Login> {
+        let browser = Self::browser()?;
+        let verifier = custos_crypto::random::token()?;
+        let challenge = custos_crypto::pkce::s256(&verifier);
+        let r = browser
+            .get(self.authorize_url(client_id, &challenge, ""))
+            .send()
+            .await?;
+        assert!(r.status().is_redirection(), "{}", r.status());
+        let login_url = self.url(r.headers()["location"].to_str()?);
+        let page = browser.get(&login_url).send().await?.text().await?;
+        let form = [
+            ("state", hidden(&page, "state").ok_or("no state")?),
+            ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
+            ("username", email.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        let r = browser.post(self.url("u/login")).form(&form).send().await?;
+        if !r.status().is_redirection() {
+            return Err(format!("login answered {}", r.status()).into());
+        }
+        let location = r.headers()["location"].to_str()?.to_owned();
+        assert!(location.starts_with(CALLBACK), "{location}");
+        Ok(Login {
+            browser,
+            verifier,
+            code: query_param(&location, "code").ok_or("no code")?,
+            state: query_param(&location, "state").unwrap_or_default(),
+        })
+    }
+
+    pub async fn exchange(&self, client_id: &str, login: &Login) -> R<(u16, Value)> {
+        self.token_form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", &login.code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &login.verifier),
+        ])
+        .await
+    }
+
+    pub async fn userinfo(&self, token: &str) -> R<(u16, Value)> {
+        let r = reqwest::Client::new()
+            .get(self.url("userinfo"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let s = r.status().as_u16();
+        Ok((s, r.json().await.unwrap_or(Value::Null)))
+    }
+}
