@@ -51,6 +51,35 @@ pub enum EventType {
 }
 
 impl EventType {
+    pub const ALL: [EventType; 21] = [
+        EventType::S,
+        EventType::F,
+        EventType::Fp,
+        EventType::Fu,
+        EventType::Ss,
+        EventType::Fs,
+        EventType::Slo,
+        EventType::Seccft,
+        EventType::Feccft,
+        EventType::Seacft,
+        EventType::Feacft,
+        EventType::Sertft,
+        EventType::Fertft,
+        EventType::Ferrt,
+        EventType::Sepft,
+        EventType::Fepft,
+        EventType::Sapi,
+        EventType::Fapi,
+        EventType::Srrt,
+        EventType::Fsa,
+        EventType::Ssa,
+    ];
+
+    /// The type with this Auth0 code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             EventType::S => "s",
@@ -110,7 +139,7 @@ impl EventType {
 /// One audit record, before storage assigns its `log_id`.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub event_type: &'static str,
+    pub event_type: EventType,
     pub date: Millis,
     pub description: String,
     pub client_id: Option<String>,
@@ -129,7 +158,7 @@ pub struct AuditEvent {
 impl AuditEvent {
     pub fn new(event_type: EventType, date: Millis) -> Self {
         Self {
-            event_type: event_type.code(),
+            event_type,
             date,
             description: event_type.description().to_owned(),
             client_id: None,
@@ -157,5 +186,22 @@ impl AuditRecord {
     /// Auth0's `log_id`: sortable and stable. Zero-padded storage sequence.
     pub fn log_id(&self) -> String {
         format!("{:020}", self.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_code(t.code()), Some(t));
+        }
+        let mut codes: Vec<_> = EventType::ALL.iter().map(|t| t.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), EventType::ALL.len());
+        assert_eq!(EventType::from_code("nope"), None);
     }
 }

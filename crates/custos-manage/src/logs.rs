@@ -22,7 +22,7 @@ pub(crate) fn log_json(r: &AuditRecord) -> Value {
     let mut v = json!({
         "log_id": r.log_id(),
         "date": iso8601(e.date),
-        "type": e.event_type,
+        "type": e.event_type.code(),
         "description": e.description,
         "details": e.details,
     });

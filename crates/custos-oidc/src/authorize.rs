@@ -14,7 +14,7 @@ use custos_domain::oauth::{
 use custos_domain::scope;
 use custos_domain::session::Session;
 use custos_domain::user::{normalize_email, User, DB_CONNECTION};
-use custos_store::{StoreError, Tx};
+use custos_store::StoreError;
 use serde_json::{json, Value};
 
 use crate::{OAuthError, Provider, ProviderError, RequestMeta};
@@ -408,8 +408,15 @@ impl Provider {
             used: false,
         })
         .await?;
-        self.audit_login(&mut tx, event, client, user, session, request, meta)
-            .await?;
+        let mut ev = self.event(event, client, meta);
+        ev.user_id = Some(user.user_id.clone());
+        ev.user_name = Some(user.email.clone());
+        ev.connection = Some(DB_CONNECTION.into());
+        ev.audience = request.audience.clone();
+        ev.scope = Some(scope::join(&request.scope));
+        // `sso`: answered from an existing session rather than a password just entered.
+        ev.details = json!({"session_id": session.id, "sso": new_session.is_none()});
+        tx.audit(&ev).await?;
         tx.commit().await?;
         let mut params = vec![("code".to_owned(), code)];
         if let Some(state) = &request.state {
@@ -420,28 +427,6 @@ impl Provider {
             response_mode: request.response_mode,
             params,
         })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn audit_login(
-        &self,
-        tx: &mut Tx,
-        event: EventType,
-        client: &Client,
-        user: &User,
-        session: &Session,
-        request: &AuthRequest,
-        meta: &RequestMeta,
-    ) -> Result<(), ProviderError> {
-        let mut ev = self.event(event, client, meta);
-        ev.user_id = Some(user.user_id.clone());
-        ev.user_name = Some(user.email.clone());
-        ev.connection = Some(DB_CONNECTION.into());
-        ev.audience = request.audience.clone();
-        ev.scope = Some(scope::join(&request.scope));
-        ev.details = json!({"session_id": session.id, "sso": event != EventType::S || session.auth_time < self.now_ms()});
-        tx.audit(&ev).await?;
-        Ok(())
     }
 
     /// Opens a sealed login transaction; `None` if it is forged, garbled or expired.

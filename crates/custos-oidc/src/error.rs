@@ -79,7 +79,7 @@ pub enum ProviderError {
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
     #[error(transparent)]
-    Store(StoreError),
+    Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("internal error: {0}")]

@@ -42,10 +42,13 @@ fn invalid(d: &str) -> ProviderError {
 impl Provider {
     /// Verifies an access token meant for `audience`, including that its grant (or client) has
     /// not been revoked or deleted since it was issued.
+    ///
+    /// `audience: None` accepts any audience of ours (introspection and revocation serve every
+    /// resource server).
     pub async fn verify_access_token(
         &self,
         token: &str,
-        audience: &str,
+        audience: Option<&str>,
     ) -> Result<BearerIdentity, ProviderError> {
         let claims = match self.keys.verify(token).await {
             Ok(c) => c,
@@ -63,9 +66,10 @@ impl Provider {
         if exp <= self.now_secs() {
             return Err(invalid("token expired"));
         }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == audience,
-            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(audience)),
+        let aud_ok = match (claims.get("aud"), audience) {
+            (Some(Value::String(_) | Value::Array(_)), None) => true,
+            (Some(Value::String(a)), Some(wanted)) => a == wanted,
+            (Some(Value::Array(a)), Some(wanted)) => a.iter().any(|x| x.as_str() == Some(wanted)),
             _ => false,
         };
         if !aud_ok {
@@ -104,7 +108,7 @@ impl Provider {
     /// OIDC UserInfo: the claims of the token's scopes.
     pub async fn userinfo(&self, token: &str) -> Result<Value, ProviderError> {
         let id = self
-            .verify_access_token(token, &self.settings.userinfo_audience())
+            .verify_access_token(token, Some(&self.settings.userinfo_audience()))
             .await?;
         if !matches!(id.kind, TokenKind::User { .. }) {
             return Err(invalid("token does not represent a user"));
@@ -137,31 +141,21 @@ impl Provider {
         if token.is_empty() {
             return Ok(inactive);
         }
+        // Refresh tokens are base64url without dots; JWT access tokens have two.
         if hint != Some("refresh_token") && token.contains('.') {
-            let claims = self.keys.verify(token).await.ok();
-            if let Some(claims) = claims {
-                let aud = match claims.get("aud") {
-                    Some(Value::Array(a)) => a
-                        .first()
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    Some(Value::String(a)) => a.clone(),
-                    _ => String::new(),
-                };
-                return Ok(match self.verify_access_token(token, &aud).await {
-                    Ok(id) => {
-                        let mut out = id.claims.clone();
-                        if let Some(map) = out.as_object_mut() {
-                            map.insert("active".into(), json!(true));
-                            map.insert("client_id".into(), json!(id.client_id));
-                            map.insert("token_type".into(), json!("Bearer"));
-                        }
-                        out
+            return match self.verify_access_token(token, None).await {
+                Ok(id) => {
+                    let mut out = id.claims;
+                    if let Some(map) = out.as_object_mut() {
+                        map.insert("active".into(), json!(true));
+                        map.insert("client_id".into(), json!(id.client_id));
+                        map.insert("token_type".into(), json!("Bearer"));
                     }
-                    Err(_) => inactive,
-                });
-            }
+                    Ok(out)
+                }
+                Err(ProviderError::OAuth(_) | ProviderError::InvalidToken(_)) => Ok(inactive),
+                Err(e) => Err(e),
+            };
         }
         let Ok(rt) = self.store.get_refresh_token(&token_digest(token)).await else {
             return Ok(inactive);
@@ -206,10 +200,7 @@ impl Provider {
         }
         let grant_id = if let Ok(rt) = self.store.get_refresh_token(&token_digest(token)).await {
             Some(rt.grant_id)
-        } else if let Ok(id) = self
-            .verify_access_token(token, &self.settings.userinfo_audience())
-            .await
-        {
+        } else if let Ok(id) = self.verify_access_token(token, None).await {
             match id.kind {
                 TokenKind::User { grant_id } => Some(grant_id),
                 TokenKind::Client => None,

@@ -5,13 +5,14 @@
 //! with the outgoing key verifiable until the following rotation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use custos_crypto::jws::{Alg, SigningKey, UnverifiedJwt, VerifyingKey};
 use custos_crypto::seal::MasterKey;
 use custos_domain::audit::{AuditEvent, EventType};
 use custos_domain::keys::{KeyRecord, KeyState};
-use custos_store::{Store, StoreError};
+use custos_store::Store;
 use serde_json::{json, Value};
 
 use crate::ProviderError;
@@ -21,8 +22,6 @@ pub struct KeySet {
     current: HashMap<Alg, Arc<SigningKey>>,
     verifiers: HashMap<String, Arc<SigningKey>>,
     jwks: Arc<[u8]>,
-    /// Key metadata as the Management API lists it.
-    pub records: Vec<KeyRecord>,
 }
 
 impl KeySet {
@@ -46,7 +45,13 @@ pub struct KeyRing {
     store: Store,
     master: Arc<MasterKey>,
     set: RwLock<Arc<KeySet>>,
+    /// When an unknown `kid` last caused a reload: tokens with made-up key ids must not make
+    /// every request re-read and re-parse the keys.
+    last_lookup_reload: Mutex<Option<Instant>>,
 }
+
+/// Least time between reloads caused by unknown key ids.
+const LOOKUP_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 fn seal_context(kid: &str) -> String {
     format!("signing-key:{kid}")
@@ -72,7 +77,7 @@ impl KeyRing {
             let mut tx = store.begin().await?;
             for alg in &missing {
                 for state in [KeyState::Current, KeyState::Next] {
-                    let (rec, _) = new_key(&master, *alg, state, now)?;
+                    let rec = new_key(&master, *alg, state, now)?;
                     tx.insert_key(&rec).await?;
                 }
             }
@@ -83,11 +88,12 @@ impl KeyRing {
             tx.commit().await?;
             records = store.list_keys().await?;
         }
-        let set = build(&master, records)?;
+        let set = build(&master, &records)?;
         Ok(Self {
             store,
             master,
             set: RwLock::new(Arc::new(set)),
+            last_lookup_reload: Mutex::new(None),
         })
     }
 
@@ -100,7 +106,7 @@ impl KeyRing {
 
     /// Re-reads the keys from the store (another node may have rotated).
     pub async fn reload(&self) -> Result<(), ProviderError> {
-        let set = build(&self.master, self.store.list_keys().await?)?;
+        let set = build(&self.master, &self.store.list_keys().await?)?;
         match self.set.write() {
             Ok(mut g) => *g = Arc::new(set),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
@@ -111,7 +117,7 @@ impl KeyRing {
     /// Rotates every algorithm's keys, recording the rotation in the audit trail with `event`.
     pub async fn rotate(&self, now: i64, mut event: AuditEvent) -> Result<(), ProviderError> {
         let mut tx = self.store.begin().await?;
-        let records = tx.lock_keys().await?;
+        let records = tx.list_keys().await?;
         let mut rotated = Vec::new();
         for alg in Alg::ALL {
             let of = |state| {
@@ -120,16 +126,19 @@ impl KeyRing {
                     .filter(move |r: &&KeyRecord| r.alg == alg.as_str() && r.state == state)
             };
             for r in of(KeyState::Previous) {
-                tx.set_key_state(&r.kid, KeyState::Revoked, now).await?;
+                tx.set_key_state(&r.kid, KeyState::Previous, KeyState::Revoked, now)
+                    .await?;
             }
             for r in of(KeyState::Current) {
-                tx.set_key_state(&r.kid, KeyState::Previous, now).await?;
+                tx.set_key_state(&r.kid, KeyState::Current, KeyState::Previous, now)
+                    .await?;
             }
             for r in of(KeyState::Next) {
-                tx.set_key_state(&r.kid, KeyState::Current, now).await?;
+                tx.set_key_state(&r.kid, KeyState::Next, KeyState::Current, now)
+                    .await?;
                 rotated.push(r.kid.clone());
             }
-            let (next, _) = new_key(&self.master, alg, KeyState::Next, now)?;
+            let next = new_key(&self.master, alg, KeyState::Next, now)?;
             tx.insert_key(&next).await?;
         }
         event.details = json!({"new_current_kids": rotated});
@@ -153,7 +162,20 @@ impl KeyRing {
                 .verify(v)
                 .map_err(|_| ProviderError::InvalidToken("invalid signature"));
         }
-        // Unknown kid: maybe another node rotated. Reload once and retry.
+        // Unknown kid: maybe another node rotated. Reload (at most every few seconds), retry.
+        let due = match self.last_lookup_reload.lock() {
+            Ok(mut last) => {
+                let due = last.is_none_or(|t| t.elapsed() >= LOOKUP_RELOAD_INTERVAL);
+                if due {
+                    *last = Some(Instant::now());
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if !due {
+            return Err(ProviderError::InvalidToken("unknown signing key"));
+        }
         self.reload().await?;
         let set = self.snapshot();
         let v = set
@@ -169,28 +191,25 @@ fn new_key(
     alg: Alg,
     state: KeyState,
     now: i64,
-) -> Result<(KeyRecord, SigningKey), ProviderError> {
+) -> Result<KeyRecord, ProviderError> {
     let kid = custos_crypto::random::alphanumeric(22)?;
     let key = SigningKey::generate(alg, kid.clone())?;
     let sealed = master.seal(&seal_context(&kid), &key.to_pkcs8()?)?;
-    Ok((
-        KeyRecord {
-            kid,
-            alg: alg.as_str().to_owned(),
-            state,
-            sealed_pkcs8: sealed,
-            created_at: now,
-            rotated_at: None,
-        },
-        key,
-    ))
+    Ok(KeyRecord {
+        kid,
+        alg: alg.as_str().to_owned(),
+        state,
+        sealed_pkcs8: sealed,
+        created_at: now,
+        rotated_at: None,
+    })
 }
 
-fn build(master: &MasterKey, records: Vec<KeyRecord>) -> Result<KeySet, ProviderError> {
+fn build(master: &MasterKey, records: &[KeyRecord]) -> Result<KeySet, ProviderError> {
     let mut current = HashMap::new();
     let mut verifiers = HashMap::new();
     let mut jwks = Vec::new();
-    for r in &records {
+    for r in records {
         if r.state == KeyState::Revoked {
             continue;
         }
@@ -210,12 +229,5 @@ fn build(master: &MasterKey, records: Vec<KeyRecord>) -> Result<KeySet, Provider
         current,
         verifiers,
         jwks: doc.into(),
-        records,
     })
-}
-
-impl From<StoreError> for ProviderError {
-    fn from(e: StoreError) -> Self {
-        ProviderError::Store(e)
-    }
 }

@@ -113,7 +113,7 @@ impl Provider {
             }
             Err(e) => return Err(e.into()),
         }
-        ev.event_type = EventType::Ss.code();
+        ev.event_type = EventType::Ss;
         ev.description = EventType::Ss.description().into();
         ev.user_id = Some(user.user_id.clone());
         tx.audit(&ev).await?;

@@ -132,19 +132,25 @@ impl Provider {
         ev
     }
 
-    async fn api_for(
-        &self,
-        audience: Option<&str>,
-    ) -> Result<Option<ResourceServer>, ProviderError> {
-        let Some(audience) = audience.filter(|a| !a.is_empty()) else {
-            return Ok(None);
-        };
+    /// The API named by `audience`; `access_denied` if there is none.
+    async fn require_api(&self, audience: &str) -> Result<ResourceServer, ProviderError> {
         match self.store.get_resource_server_by_identifier(audience).await {
-            Ok(api) => Ok(Some(api)),
+            Ok(api) => Ok(api),
             Err(StoreError::NotFound) => {
                 Err(OAuthError::access_denied(format!("Service not found: {audience}")).into())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The API of an optional audience (absent or empty: tokens for `/userinfo` only).
+    async fn api_for(
+        &self,
+        audience: Option<&str>,
+    ) -> Result<Option<ResourceServer>, ProviderError> {
+        match audience.filter(|a| !a.is_empty()) {
+            None => Ok(None),
+            Some(a) => self.require_api(a).await.map(Some),
         }
     }
 
@@ -169,11 +175,7 @@ impl Provider {
             )
             .into())
             })?;
-        let api = self
-            .api_for(Some(audience))
-            .await
-            .map_err(Err)?
-            .ok_or_else(|| Err(ProviderError::Internal("api")))?;
+        let api = self.require_api(audience).await.map_err(Err)?;
         let grant = match self.store.find_client_grant(&client.client_id, audience).await {
             Ok(g) => g,
             Err(StoreError::NotFound) => {
@@ -270,7 +272,7 @@ impl Provider {
                 tx.revoke_grant(gid).await.map_err(|e| Err(e.into()))?;
             }
             let mut fail_ev = ev.clone();
-            fail_ev.event_type = EventType::Feacft.code();
+            fail_ev.event_type = EventType::Feacft;
             fail_ev.description =
                 "Authorization code reused; tokens issued from it were revoked".into();
             fail_ev.user_id = Some(stored.user_id.clone());
@@ -570,7 +572,7 @@ impl Provider {
         grant: &Grant,
     ) -> Result<Audited, ProviderError> {
         tx.revoke_grant(&grant.id).await?;
-        ev.event_type = EventType::Ferrt.code();
+        ev.event_type = EventType::Ferrt;
         ev.description = EventType::Ferrt.description().into();
         ev.details = json!({"error": "invalid_grant", "revoked_grant": grant.id});
         tx.audit(&ev).await?;

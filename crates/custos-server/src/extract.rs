@@ -227,7 +227,7 @@ impl<S: Scope> FromRequestParts<AppState> for Authorized<S> {
             return Err(deny(ApiError::new(401, "Missing authentication", None), None).await);
         };
         let identity = match p
-            .verify_access_token(token, &p.settings.management_audience())
+            .verify_access_token(token, Some(&p.settings.management_audience()))
             .await
         {
             Ok(id) => id,

@@ -54,7 +54,7 @@ fn cacheable_json(bytes: std::sync::Arc<[u8]>) -> Response {
                 HeaderValue::from_static("*"),
             ),
         ],
-        axum::body::Bytes::copy_from_slice(&bytes),
+        axum::body::Bytes::from_owner(bytes),
     )
         .into_response()
 }

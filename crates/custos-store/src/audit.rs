@@ -1,7 +1,7 @@
 //! The audit log: insertion inside a transaction, the group-commit writer for stand-alone
 //! events, and listing.
 
-use custos_domain::audit::{AuditEvent, AuditRecord};
+use custos_domain::audit::{AuditEvent, AuditRecord, EventType};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -13,7 +13,7 @@ const INSERT: &str = "INSERT INTO audit_log (log_type, date, description, client
 
 async fn insert(conn: &mut AnyConnection, e: &AuditEvent) -> Result<i64> {
     let (seq,): (i64,) = sqlx::query_as(INSERT)
-        .bind(e.event_type)
+        .bind(e.event_type.code())
         .bind(e.date)
         .bind(&e.description)
         .bind(&e.client_id)
@@ -132,8 +132,9 @@ pub struct AuditQuery {
 
 fn record(row: &AnyRow) -> Result<AuditRecord> {
     let log_type = get_str(row, "log_type")?;
-    let mut event = AuditEvent::new(custos_domain::audit::EventType::S, get_i64(row, "date")?);
-    event.event_type = code_static(&log_type);
+    let event_type = EventType::from_code(&log_type)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown log type {log_type}")))?;
+    let mut event = AuditEvent::new(event_type, get_i64(row, "date")?);
     event.description = get_str(row, "description")?;
     event.client_id = get_opt_str(row, "client_id")?;
     event.client_name = get_opt_str(row, "client_name")?;
@@ -149,19 +150,6 @@ fn record(row: &AnyRow) -> Result<AuditRecord> {
         seq: get_i64(row, "seq")?,
         event,
     })
-}
-
-/// Maps a stored code back to its static name (unknown codes are kept as "unknown").
-fn code_static(code: &str) -> &'static str {
-    use custos_domain::audit::EventType::*;
-    [
-        S, F, Fp, Fu, Ss, Fs, Slo, Seccft, Feccft, Seacft, Feacft, Sertft, Fertft, Ferrt, Sepft,
-        Fepft, Sapi, Fapi, Srrt, Fsa, Ssa,
-    ]
-    .into_iter()
-    .map(|t| t.code())
-    .find(|c| *c == code)
-    .unwrap_or("unknown")
 }
 
 impl Store {

@@ -41,18 +41,32 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn set_key_state(&mut self, kid: &str, state: KeyState, at: i64) -> Result<()> {
-        let r = sqlx::query("UPDATE signing_keys SET state = $1, rotated_at = $2 WHERE kid = $3")
-            .bind(state.as_str())
-            .bind(at)
-            .bind(kid)
-            .execute(self.conn())
-            .await?;
-        crate::expect_one(r)
+    /// Moves a key from state `from` to `to`. Fails with `Conflict` if the key is no longer in
+    /// `from`: two rotations racing (on several nodes) cannot both succeed.
+    pub async fn set_key_state(
+        &mut self,
+        kid: &str,
+        from: KeyState,
+        to: KeyState,
+        at: i64,
+    ) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE signing_keys SET state = $1, rotated_at = $2 WHERE kid = $3 AND state = $4",
+        )
+        .bind(to.as_str())
+        .bind(at)
+        .bind(kid)
+        .bind(from.as_str())
+        .execute(self.conn())
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::Conflict("signing key changed concurrently"));
+        }
+        Ok(())
     }
 
-    pub async fn lock_keys(&mut self) -> Result<Vec<KeyRecord>> {
-        // Re-read inside the transaction so concurrent rotations serialise on the write.
+    /// The keys as this transaction sees them.
+    pub async fn list_keys(&mut self) -> Result<Vec<KeyRecord>> {
         let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
             .fetch_all(self.conn())
             .await?;

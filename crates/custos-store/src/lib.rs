@@ -259,3 +259,76 @@ pub mod admin {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use custos_domain::audit::{AuditEvent, EventType};
+    use custos_domain::keys::{KeyRecord, KeyState};
+
+    use super::*;
+
+    fn key(kid: &str) -> KeyRecord {
+        KeyRecord {
+            kid: kid.into(),
+            alg: "ES256".into(),
+            state: KeyState::Next,
+            sealed_pkcs8: "v1.x".into(),
+            created_at: 1,
+            rotated_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_without_an_audit_record_is_rolled_back() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let store =
+            Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await?;
+
+        let mut tx = store.begin().await?;
+        tx.insert_key(&key("unaudited")).await?;
+        assert!(matches!(tx.commit().await, Err(StoreError::Unaudited)));
+        assert!(
+            store.list_keys().await?.is_empty(),
+            "the change must not persist"
+        );
+
+        let mut tx = store.begin().await?;
+        tx.insert_key(&key("audited")).await?;
+        tx.audit(&AuditEvent::new(EventType::Sapi, 1)).await?;
+        tx.commit().await?;
+        assert_eq!(store.list_keys().await?.len(), 1);
+
+        // Group-committed events get increasing sequence numbers and are readable at once.
+        let a = store
+            .append_audit(AuditEvent::new(EventType::Seccft, 2))
+            .await?;
+        let b = store
+            .append_audit(AuditEvent::new(EventType::Seccft, 3))
+            .await?;
+        assert!(b > a);
+        assert_eq!(
+            store.get_audit(b).await?.event.event_type,
+            EventType::Seccft
+        );
+        store.close().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn concurrent_key_state_changes_conflict() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let store =
+            Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await?;
+        let mut tx = store.begin().await?;
+        tx.insert_key(&key("k1")).await?;
+        tx.set_key_state("k1", KeyState::Next, KeyState::Current, 2)
+            .await?;
+        // A second mover that still believes the key is `next` loses.
+        assert!(matches!(
+            tx.set_key_state("k1", KeyState::Next, KeyState::Current, 3)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        Ok(())
+    }
+}

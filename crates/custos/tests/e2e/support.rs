@@ -38,6 +38,8 @@ pub struct TestApp {
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
+/// The test suite's own setting (not the server's configuration): which engine to test.
+#[allow(clippy::disallowed_methods)]
 async fn database_url(dir: &std::path::Path) -> R<String> {
     match std::env::var("CUSTOS_TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {

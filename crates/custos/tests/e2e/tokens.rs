@@ -90,7 +90,9 @@ async fn client_credentials_failures_change_nothing() -> TestResult {
     let app = TestApp::start().await?;
     let aud = app.url("api/v2/");
     let (id, secret) = app.bootstrap.clone();
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    // (form, expected status, expected error)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("grant_type", "client_credentials"),

@@ -1,0 +1,79 @@
+//! Rules of the codebase and of the HTTP contract that are checked, not just written.
+
+use std::path::PathBuf;
+
+use crate::support::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn every_crate_has_a_module_doc_and_an_architecture_section() -> TestResult {
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md"))?;
+    let mut crates = 0;
+    for entry in std::fs::read_dir(root().join("crates"))? {
+        let dir = entry?.path();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or("name")?
+            .to_owned();
+        let top = ["src/lib.rs", "src/main.rs"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.exists())
+            .ok_or(format!("{name} has no lib.rs or main.rs"))?;
+        let text = std::fs::read_to_string(&top)?;
+        assert!(
+            text.starts_with("//!"),
+            "{name}: {} must open with a //! module doc",
+            top.display()
+        );
+        let heading = if name == "custos" {
+            "### custos (bin)".to_owned()
+        } else {
+            format!("### {name}")
+        };
+        assert!(
+            architecture.contains(&heading),
+            "ARCHITECTURE.md lacks a section `{heading}`"
+        );
+        crates += 1;
+    }
+    assert!(crates >= 8);
+    Ok(())
+}
+
+/// Every operation in the OpenAPI document reaches a real route (not the 404 fallback and not
+/// 405 Method Not Allowed).
+#[tokio::test]
+async fn openapi_document_matches_the_router() -> TestResult {
+    let app = TestApp::start().await?;
+    let doc: serde_json::Value = reqwest::get(app.url("openapi.json")).await?.json().await?;
+    let paths = doc["paths"].as_object().ok_or("no paths")?;
+    assert!(paths.len() >= 25);
+    let client = TestApp::browser()?;
+    for (path, item) in paths {
+        for method in ["get", "post", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let url = app.url(&path.replace("{id}", "doc-check"));
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
+            let r = client
+                .request(m, &url)
+                .bearer_auth(&app.mgmt_token)
+                .send()
+                .await?;
+            let status = r.status().as_u16();
+            let body = r.text().await?;
+            assert_ne!(status, 405, "{method} {path} is documented but not routed");
+            assert!(
+                !(status == 404 && body.contains("\"errorCode\":\"not_found\"")),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    Ok(())
+}
