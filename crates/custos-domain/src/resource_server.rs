@@ -49,6 +49,7 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "update:clients",
     "delete:clients",
     "read:client_keys",
+    "update:client_keys",
     "read:resource_servers",
     "create:resource_servers",
     "update:resource_servers",

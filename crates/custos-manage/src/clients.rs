@@ -123,7 +123,7 @@ impl Manager<'_> {
             json!({"client_id": client.client_id, "name": client.name}),
         ))
         .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(self.client_json(&client, secret.as_deref()))
     }
 
@@ -193,7 +193,7 @@ impl Manager<'_> {
             json!({"client_id": c.client_id, "fields": keys(body)}),
         ))
         .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         let secret = match new_secret {
             Some(s) => Some(s),
             None => self.provider.client_secret(&c)?,
@@ -223,7 +223,7 @@ impl Manager<'_> {
             json!({"client_id": c.client_id, "rotated": "client_secret"}),
         ))
         .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(self.client_json(&c, Some(&s)))
     }
 
@@ -244,7 +244,7 @@ impl Manager<'_> {
         tx.delete_client(id).await?;
         tx.audit(&self.success_event("delete:clients", json!({"client_id": id, "name": c.name})))
             .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(())
     }
 }

@@ -63,7 +63,7 @@ impl Manager<'_> {
         }
         tx.audit(&self.success_event("create:client_grants", grant_json(&g)))
             .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(grant_json(&g))
     }
 
@@ -101,7 +101,7 @@ impl Manager<'_> {
         tx.update_client_grant_scope(id, &g.scope).await?;
         tx.audit(&self.success_event("update:client_grants", grant_json(&g)))
             .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(grant_json(&g))
     }
 
@@ -116,7 +116,7 @@ impl Manager<'_> {
         tx.delete_client_grant(id).await?;
         tx.audit(&self.success_event("delete:client_grants", grant_json(&g)))
             .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(())
     }
 }

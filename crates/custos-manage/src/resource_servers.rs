@@ -134,7 +134,7 @@ impl Manager<'_> {
             json!({"id": r.id, "identifier": r.identifier}),
         ))
         .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(resource_server_json(&r))
     }
 
@@ -190,7 +190,7 @@ impl Manager<'_> {
             json!({"id": r.id, "identifier": r.identifier}),
         ))
         .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(resource_server_json(&r))
     }
 
@@ -209,7 +209,7 @@ impl Manager<'_> {
             json!({"id": r.id, "identifier": r.identifier}),
         ))
         .await?;
-        tx.commit().await?;
+        self.provider.commit_config(tx).await?;
         Ok(())
     }
 }

@@ -160,7 +160,7 @@ impl Provider {
                 "Missing required parameter: client_id",
             )));
         };
-        let client = match self.store.get_client(client_id).await {
+        let client = match self.client(client_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound) => {
                 return Ok(AuthorizeOutcome::ErrorPage(OAuthError::invalid_request(
@@ -337,12 +337,7 @@ impl Provider {
             )?);
         }
         if let Some(audience) = p.audience.as_deref().filter(|a| !a.is_empty()) {
-            if self
-                .store
-                .get_resource_server_by_identifier(audience)
-                .await
-                .is_err()
-            {
+            if self.api(audience).await.is_err() {
                 return Err(
                     OAuthError::access_denied(format!("Service not found: {audience}")).into(),
                 );
@@ -447,7 +442,7 @@ impl Provider {
         else {
             return Ok(None);
         };
-        match self.store.get_client(&txn.request.client_id).await {
+        match self.client(&txn.request.client_id).await {
             Ok(c) => Ok(Some((txn, c))),
             Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
@@ -603,7 +598,7 @@ impl Provider {
             client_id = aud;
         }
         let client = match &client_id {
-            Some(id) => match self.store.get_client(id).await {
+            Some(id) => match self.client(id).await {
                 Ok(c) => Some(c),
                 Err(StoreError::NotFound) => {
                     return Ok(LogoutOutcome::ErrorPage(OAuthError::invalid_request(

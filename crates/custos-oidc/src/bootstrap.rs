@@ -46,9 +46,9 @@ pub(crate) async fn ensure_management_api(p: &Provider) -> Result<(), ProviderEr
     ev.description = "Create the Management API".into();
     ev.details = json!({"identifier": audience});
     tx.audit(&ev).await?;
-    match tx.commit().await {
+    match p.commit_config(tx).await {
         // Another node created it first.
-        Err(StoreError::Conflict(_)) => Ok(()),
+        Err(ProviderError::Store(StoreError::Conflict(_))) => Ok(()),
         other => Ok(other?),
     }
 }
@@ -101,6 +101,6 @@ pub async fn ensure_bootstrap_client(
     ev.client_id = Some(client_id.to_owned());
     ev.details = json!({"audience": grant.audience});
     tx.audit(&ev).await?;
-    tx.commit().await?;
+    p.commit_config(tx).await?;
     Ok(true)
 }

@@ -83,7 +83,7 @@ impl Provider {
                 ));
             }
         }
-        let client = match self.store.get_client(&client_id).await {
+        let client = match self.client(&client_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound) => {
                 return Err(invalid(creds, "Unknown client or wrong credentials"))

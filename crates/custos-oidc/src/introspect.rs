@@ -80,7 +80,7 @@ impl Provider {
         let jti = s("jti").ok_or_else(|| invalid("no jti"))?;
         let scopes = scope::parse(&s("scope").unwrap_or_default()).unwrap_or_default();
         let kind = if s("gty").as_deref() == Some("client-credentials") {
-            match self.store.get_client(&client_id).await {
+            match self.client(&client_id).await {
                 Ok(_) => TokenKind::Client,
                 Err(StoreError::NotFound) => return Err(invalid("client no longer exists")),
                 Err(e) => return Err(e.into()),

@@ -9,6 +9,7 @@
 
 mod authorize;
 pub mod bootstrap;
+mod cache;
 mod claims;
 mod client_auth;
 mod discovery;
@@ -83,6 +84,7 @@ pub struct Provider {
     pub settings: ProviderSettings,
     pub passwords: PasswordHasher,
     discovery: Arc<[u8]>,
+    cache: cache::ConfigCache,
 }
 
 impl Provider {
@@ -103,6 +105,7 @@ impl Provider {
             settings,
             passwords: PasswordHasher::new()?,
             discovery,
+            cache: cache::ConfigCache::new(),
         };
         bootstrap::ensure_management_api(&provider).await?;
         Ok(provider)

@@ -43,7 +43,7 @@ impl Provider {
         req: SignupRequest,
         meta: &RequestMeta,
     ) -> Result<Result<User, SignupError>, ProviderError> {
-        let client = match self.store.get_client(&req.client_id).await {
+        let client = match self.client(&req.client_id).await {
             Ok(c) => Some(c),
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),

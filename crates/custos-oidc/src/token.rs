@@ -134,7 +134,7 @@ impl Provider {
 
     /// The API named by `audience`; `access_denied` if there is none.
     async fn require_api(&self, audience: &str) -> Result<ResourceServer, ProviderError> {
-        match self.store.get_resource_server_by_identifier(audience).await {
+        match self.api(audience).await {
             Ok(api) => Ok(api),
             Err(StoreError::NotFound) => {
                 Err(OAuthError::access_denied(format!("Service not found: {audience}")).into())
@@ -176,7 +176,7 @@ impl Provider {
             .into())
             })?;
         let api = self.require_api(audience).await.map_err(Err)?;
-        let grant = match self.store.find_client_grant(&client.client_id, audience).await {
+        let grant = match self.client_grant(&client.client_id, audience).await {
             Ok(g) => g,
             Err(StoreError::NotFound) => {
                 return Err(fail(OAuthError::access_denied(format!(

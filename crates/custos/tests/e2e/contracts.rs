@@ -46,7 +46,7 @@ fn every_crate_has_a_module_doc_and_an_architecture_section() -> TestResult {
 }
 
 /// Every operation in the OpenAPI document reaches a real route (not the 404 fallback and not
-/// 405 Method Not Allowed).
+/// 405 Method Not Allowed), and the bootstrap client holds every scope the document names.
 #[tokio::test]
 async fn openapi_document_matches_the_router() -> TestResult {
     let app = TestApp::start().await?;
@@ -69,6 +69,10 @@ async fn openapi_document_matches_the_router() -> TestResult {
             let status = r.status().as_u16();
             let body = r.text().await?;
             assert_ne!(status, 405, "{method} {path} is documented but not routed");
+            assert_ne!(
+                status, 403,
+                "{method} {path}: the bootstrap client lacks its scope"
+            );
             assert!(
                 !(status == 404 && body.contains("\"errorCode\":\"not_found\"")),
                 "{method} {path} is documented but not routed"

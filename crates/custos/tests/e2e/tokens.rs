@@ -270,3 +270,79 @@ async fn malformed_and_oversized_bodies() -> TestResult {
     assert_eq!((s, b["errorCode"].as_str()), (400, Some("invalid_body")));
     Ok(())
 }
+
+/// Configuration is cached for the token endpoint; a change through the Management API must
+/// take effect on the very next request.
+#[tokio::test]
+async fn configuration_changes_apply_immediately() -> TestResult {
+    let app = TestApp::start().await?;
+    let aud = "urn:test:cache";
+    let (s, api) = app
+        .api(
+            Method::POST,
+            "resource-servers",
+            Some(json!({"identifier": aud, "scopes": [{"value": "a"}, {"value": "b"}]})),
+        )
+        .await?;
+    assert_eq!(s, 201);
+    let c = app
+        .create_client(json!({"app_type": "non_interactive"}))
+        .await?;
+    let id = c["client_id"].as_str().ok_or("id")?;
+    let secret = c["client_secret"].as_str().ok_or("secret")?;
+    let (_, g) = app
+        .api(
+            Method::POST,
+            "client-grants",
+            Some(json!({"client_id": id, "audience": aud, "scope": ["a", "b"]})),
+        )
+        .await?;
+    let form = |scope: &'static str| {
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("audience", aud),
+            ("scope", scope),
+        ]
+    };
+    let (s, t) = app.token_form(&form("b")).await?;
+    assert_eq!(s, 200, "{t} {g}");
+    // Narrow the grant: scope b is refused at once.
+    let (s, _) = app
+        .api(
+            Method::PATCH,
+            &format!("client-grants/{}", g["id"].as_str().ok_or("gid")?),
+            Some(json!({"scope": ["a"]})),
+        )
+        .await?;
+    assert_eq!(s, 200);
+    assert_eq!(app.token_form(&form("b")).await?.0, 403);
+    // Switch the API's algorithm: the next token is signed with it.
+    let (s, _) = app
+        .api(
+            Method::PATCH,
+            &format!("resource-servers/{}", api["id"].as_str().ok_or("api id")?),
+            Some(json!({"signing_alg": "EdDSA"})),
+        )
+        .await?;
+    assert_eq!(s, 200);
+    let (_, t) = app.token_form(&form("a")).await?;
+    let header = t["access_token"]
+        .as_str()
+        .ok_or("at")?
+        .split('.')
+        .next()
+        .ok_or("h")?
+        .to_owned();
+    let header: serde_json::Value =
+        serde_json::from_slice(&custos_crypto::b64url_decode(&header).ok_or("b64")?)?;
+    assert_eq!(header["alg"], "EdDSA");
+    // Rotate the secret: the old one stops working at once.
+    let (s, _) = app
+        .api(Method::POST, &format!("clients/{id}/rotate-secret"), None)
+        .await?;
+    assert_eq!(s, 200);
+    assert_eq!(app.token_form(&form("a")).await?.0, 401);
+    Ok(())
+}
