@@ -140,6 +140,8 @@ pub struct RefreshToken {
     pub last_used_at: Millis,
     /// Set when a rotating token has been exchanged for its successor.
     pub rotated_at: Option<Millis>,
+    /// The digest of the token it was exchanged for.
+    pub replaced_by: Option<String>,
     pub revoked: bool,
 }
 

@@ -337,11 +337,7 @@ impl Provider {
             )?);
         }
         if let Some(audience) = p.audience.as_deref().filter(|a| !a.is_empty()) {
-            if self.api(audience).await.is_err() {
-                return Err(
-                    OAuthError::access_denied(format!("Service not found: {audience}")).into(),
-                );
-            }
+            self.require_api(audience).await?;
             req.audience = Some(audience.to_owned());
         }
         Ok(())

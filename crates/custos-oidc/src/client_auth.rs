@@ -14,6 +14,34 @@ pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-t
 /// Longest lifetime we accept for a client assertion.
 const MAX_ASSERTION_LIFETIME: i64 = 600;
 
+/// The `jti`s of client assertions seen and not yet expired, so an assertion is accepted once
+/// (RFC 7523 §3). Kept in memory: with several nodes an assertion could be replayed once per
+/// node within its (at most ten-minute) lifetime.
+#[derive(Default)]
+pub(crate) struct SeenAssertions(
+    std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
+);
+
+impl SeenAssertions {
+    /// Records `(client, jti)` until `exp`; `false` if it was already recorded.
+    fn first_use(&self, client_id: &str, jti: &str, exp: i64, now: i64) -> bool {
+        let Ok(mut seen) = self.0.lock() else {
+            return false;
+        };
+        if seen.len() > 10_000 {
+            seen.retain(|_, e| *e > now);
+        }
+        let key = (client_id.to_owned(), jti.to_owned());
+        match seen.get(&key) {
+            Some(e) if *e > now => false,
+            _ => {
+                seen.insert(key, exp);
+                true
+            }
+        }
+    }
+}
+
 /// The credentials a request presented, as parsed from the Authorization header and the body.
 #[derive(Debug, Default, Clone)]
 pub struct ClientCredentials {
@@ -175,8 +203,11 @@ impl Provider {
         if exp <= now || exp > now + MAX_ASSERTION_LIFETIME {
             return Err("client_assertion is expired or lives too long");
         }
-        if s("jti").is_none() {
-            return Err("client_assertion has no jti");
+        let jti = s("jti")
+            .filter(|j| !j.is_empty() && j.len() <= 256)
+            .ok_or("client_assertion has no jti")?;
+        if !self.assertions.first_use(&client.client_id, jti, exp, now) {
+            return Err("client_assertion was already used");
         }
         Ok(())
     }

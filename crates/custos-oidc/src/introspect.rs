@@ -157,11 +157,16 @@ impl Provider {
                 Err(e) => Err(e),
             };
         }
-        let Ok(rt) = self.store.get_refresh_token(&token_digest(token)).await else {
-            return Ok(inactive);
+        // Only "not found" means inactive; a storage failure is an error, never an answer.
+        let rt = match self.store.get_refresh_token(&token_digest(token)).await {
+            Ok(rt) => rt,
+            Err(StoreError::NotFound) => return Ok(inactive),
+            Err(e) => return Err(e.into()),
         };
-        let Ok(grant) = self.store.get_grant(&rt.grant_id).await else {
-            return Ok(inactive);
+        let grant = match self.store.get_grant(&rt.grant_id).await {
+            Ok(g) => g,
+            Err(StoreError::NotFound) => return Ok(inactive),
+            Err(e) => return Err(e.into()),
         };
         let now = self.now_ms();
         let usable = !rt.revoked
@@ -198,23 +203,26 @@ impl Provider {
         if token.is_empty() {
             return Err(OAuthError::invalid_request("Missing required parameter: token").into());
         }
-        let grant_id = if let Ok(rt) = self.store.get_refresh_token(&token_digest(token)).await {
-            Some(rt.grant_id)
-        } else if let Ok(id) = self.verify_access_token(token, None).await {
-            match id.kind {
-                TokenKind::User { grant_id } => Some(grant_id),
-                TokenKind::Client => None,
-            }
-        } else {
-            None
+        // A storage failure must surface: answering 200 would claim a revocation that did not
+        // happen.
+        let grant_id = match self.store.get_refresh_token(&token_digest(token)).await {
+            Ok(rt) => Some(rt.grant_id),
+            Err(StoreError::NotFound) => match self.verify_access_token(token, None).await {
+                Ok(BearerIdentity {
+                    kind: TokenKind::User { grant_id },
+                    ..
+                }) => Some(grant_id),
+                Ok(_) | Err(ProviderError::OAuth(_) | ProviderError::InvalidToken(_)) => None,
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e.into()),
         };
         let grant = match grant_id {
-            Some(gid) => self
-                .store
-                .get_grant(&gid)
-                .await
-                .ok()
-                .filter(|g| g.client_id == client.client_id),
+            Some(gid) => match self.store.get_grant(&gid).await {
+                Ok(g) => Some(g).filter(|g| g.client_id == client.client_id),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
             None => None,
         };
         let mut ev = self.event(EventType::Srrt, &client, meta);

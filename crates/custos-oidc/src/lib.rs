@@ -85,6 +85,7 @@ pub struct Provider {
     pub passwords: PasswordHasher,
     discovery: Arc<[u8]>,
     cache: cache::ConfigCache,
+    assertions: client_auth::SeenAssertions,
 }
 
 impl Provider {
@@ -106,6 +107,7 @@ impl Provider {
             passwords: PasswordHasher::new()?,
             discovery,
             cache: cache::ConfigCache::new(),
+            assertions: client_auth::SeenAssertions::default(),
         };
         bootstrap::ensure_management_api(&provider).await?;
         Ok(provider)

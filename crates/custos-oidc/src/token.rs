@@ -133,7 +133,10 @@ impl Provider {
     }
 
     /// The API named by `audience`; `access_denied` if there is none.
-    async fn require_api(&self, audience: &str) -> Result<ResourceServer, ProviderError> {
+    pub(crate) async fn require_api(
+        &self,
+        audience: &str,
+    ) -> Result<ResourceServer, ProviderError> {
         match self.api(audience).await {
             Ok(api) => Ok(api),
             Err(StoreError::NotFound) => {
@@ -314,12 +317,11 @@ impl Provider {
             (None, None) => {}
         }
         let user = self.usable_user(&stored.user_id).await?;
-        let session_ok = self
-            .store
-            .get_session(&stored.session_id)
-            .await
-            .map(|s| s.is_active(now))
-            .unwrap_or(false);
+        let session_ok = match self.store.get_session(&stored.session_id).await {
+            Ok(s) => s.is_active(now),
+            Err(StoreError::NotFound) => false,
+            Err(e) => return Err(fail(e)),
+        };
         if !session_ok {
             return Err(fail(OAuthError::invalid_grant(
                 "The session that issued the code has ended",
@@ -410,7 +412,10 @@ impl Provider {
             && client.allows_grant(GRANT_REFRESH_TOKEN)
             && api.is_none_or(|a| a.allow_offline_access);
         let refresh_token = if wants_refresh {
-            Some(self.new_refresh_token(tx, client, grant).await?)
+            Some(
+                self.store_refresh_token(tx, client, grant, random::token()?)
+                    .await?,
+            )
         } else {
             None
         };
@@ -446,13 +451,14 @@ impl Provider {
         })
     }
 
-    async fn new_refresh_token(
+    /// Stores `token` (fresh random) as a refresh token of `grant`.
+    async fn store_refresh_token(
         &self,
         tx: &mut Tx,
         client: &Client,
         grant: &Grant,
+        token: String,
     ) -> Result<String, ProviderError> {
-        let token = random::token()?;
         let policy = &client.refresh_token;
         tx.insert_refresh_token(&RefreshToken {
             digest: token_digest(&token),
@@ -464,6 +470,7 @@ impl Provider {
                 .then(|| grant.created_at + policy.token_lifetime * 1000),
             last_used_at: self.now_ms(),
             rotated_at: None,
+            replaced_by: None,
             revoked: false,
         })
         .await?;
@@ -504,21 +511,29 @@ impl Provider {
             return Err(invalid());
         }
         ev.user_id = Some(grant.user_id.clone());
-        let rotating = client.refresh_token.rotation_type == RotationType::Rotating;
+        let policy = &client.refresh_token;
+        let rotating = policy.rotation_type == RotationType::Rotating;
+        let live = !rt.revoked && !grant.revoked;
+        // Within the client's leeway the immediately previous token may be exchanged again
+        // (a retry that lost its response, or two tabs refreshing at once).
+        let grace = rotating
+            && live
+            && self
+                .within_leeway(&rt, policy.leeway, now)
+                .await
+                .map_err(Err)?;
+        let successor = random::token().map_err(|e| Err(e.into()))?;
         let mut tx = self.store.begin().await.map_err(|e| Err(e.into()))?;
-        let reused = rotating && rt.rotated_at.is_some() && !rt.revoked && !grant.revoked;
-        if reused
-            || (rotating
-                && !rt.revoked
-                && !grant.revoked
-                && !tx
-                    .rotate_refresh_token(&digest, now)
-                    .await
-                    .map_err(|e| Err(e.into()))?)
-        {
-            return Err(self.refresh_reuse(tx, ev, &grant).await);
+        if rotating && live && !grace {
+            let first_use = tx
+                .rotate_refresh_token(&digest, now, &token_digest(&successor))
+                .await
+                .map_err(|e| Err(e.into()))?;
+            if !first_use {
+                return Err(self.refresh_reuse(tx, ev, &grant).await);
+            }
         }
-        if rt.revoked || grant.revoked {
+        if !live {
             return Err(invalid());
         }
         let policy = &client.refresh_token;
@@ -546,7 +561,7 @@ impl Provider {
             .map_err(Err)?;
         if rotating {
             response.refresh_token = Some(
-                self.new_refresh_token(&mut tx, client, &grant)
+                self.store_refresh_token(&mut tx, client, &grant, successor)
                     .await
                     .map_err(Err)?,
             );
@@ -558,10 +573,31 @@ impl Provider {
         ev.user_name = Some(user.email.clone());
         ev.audience = grant.audience.clone();
         ev.scope = Some(scope::join(&scoped.scope));
-        ev.details = json!({"grant_id": grant.id, "rotated": rotating});
+        ev.details = json!({"grant_id": grant.id, "rotated": rotating, "leeway_reuse": grace});
         tx.audit(&ev).await.map_err(|e| Err(e.into()))?;
         tx.commit().await.map_err(|e| Err(e.into()))?;
         Ok(response)
+    }
+
+    /// Whether an already rotated token may be exchanged again: within `leeway` seconds of its
+    /// rotation, and only while its successor has not itself been used.
+    async fn within_leeway(
+        &self,
+        rt: &RefreshToken,
+        leeway: i64,
+        now: i64,
+    ) -> Result<bool, ProviderError> {
+        let (Some(rotated_at), Some(successor)) = (rt.rotated_at, rt.replaced_by.as_deref()) else {
+            return Ok(false);
+        };
+        if leeway <= 0 || now - rotated_at > leeway * 1000 {
+            return Ok(false);
+        }
+        match self.store.get_refresh_token(successor).await {
+            Ok(next) => Ok(next.rotated_at.is_none() && !next.revoked),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A rotated refresh token came back: someone holds a copy. Revoke the whole family.

@@ -6,8 +6,14 @@ use sqlx::AnyPool;
 use crate::{Dialect, Result, StoreError};
 
 /// (version, name, SQL). Statements are separated by `;` at line ends.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "refresh_successor",
+        include_str!("../migrations/0002_refresh_successor.sql"),
+    ),
+];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {
     sqlx::query(

@@ -50,6 +50,7 @@ fn refresh_token(row: &AnyRow) -> Result<RefreshToken> {
         expires_at: get_opt_i64(row, "expires_at")?,
         last_used_at: get_i64(row, "last_used_at")?,
         rotated_at: get_opt_i64(row, "rotated_at")?,
+        replaced_by: get_opt_str(row, "replaced_by")?,
         revoked: get_bool(row, "revoked")?,
     })
 }
@@ -235,11 +236,18 @@ impl Tx {
         Ok(())
     }
 
-    /// Marks a rotating refresh token as exchanged; `false` if it already was (reuse).
-    pub async fn rotate_refresh_token(&mut self, digest: &str, now: i64) -> Result<bool> {
-        let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $2, last_used_at = $2 WHERE digest = $1 AND rotated_at IS NULL AND revoked = 0")
+    /// Marks a rotating refresh token as exchanged for `successor` (a digest); `false` if it
+    /// already was (reuse).
+    pub async fn rotate_refresh_token(
+        &mut self,
+        digest: &str,
+        now: i64,
+        successor: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $2, last_used_at = $2, replaced_by = $3 WHERE digest = $1 AND rotated_at IS NULL AND revoked = 0")
             .bind(digest)
             .bind(now)
+            .bind(successor)
             .execute(self.conn())
             .await?;
         Ok(r.rows_affected() == 1)

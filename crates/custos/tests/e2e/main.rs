@@ -4,6 +4,7 @@
 
 mod cli;
 mod contracts;
+mod grants;
 mod interop;
 mod login;
 mod management;
