@@ -257,6 +257,18 @@ pub mod admin {
             sqlx::query(sql).execute(&self.0).await?;
             Ok(())
         }
+
+        /// `(table, column)` of every table in the current schema, sorted: the logical schema,
+        /// comparable across engines.
+        pub async fn columns(&self, dialect: Dialect) -> Result<Vec<(String, String)>> {
+            let sql = match dialect {
+                Dialect::Sqlite => "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+                Dialect::Postgres => "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) FROM information_schema.columns WHERE table_schema = current_schema()",
+            };
+            let mut cols: Vec<(String, String)> = sqlx::query_as(sql).fetch_all(&self.0).await?;
+            cols.sort();
+            Ok(cols)
+        }
     }
 }
 

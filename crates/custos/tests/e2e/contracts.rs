@@ -81,3 +81,47 @@ async fn openapi_document_matches_the_router() -> TestResult {
     }
     Ok(())
 }
+
+/// Both engines end their migrations with the same tables and columns. In the SQLite-only run
+/// the migrated schema is compared with the list below, which the PostgreSQL run also checks.
+#[tokio::test]
+async fn migrations_give_both_engines_the_same_schema() -> TestResult {
+    use custos_store::admin::Admin;
+    use custos_store::Dialect;
+
+    let dir = tempfile::tempdir()?;
+    let sqlite = format!("sqlite://{}", dir.path().join("schema.db").display());
+    custos_store::Store::connect(&sqlite).await?.close().await;
+    let sqlite_cols = Admin::connect(&sqlite)
+        .await?
+        .columns(Dialect::Sqlite)
+        .await?;
+    let tables: std::collections::BTreeSet<&str> =
+        sqlite_cols.iter().map(|(t, _)| t.as_str()).collect();
+    let expected = [
+        "audit_log",
+        "auth_codes",
+        "client_grants",
+        "clients",
+        "custos_migrations",
+        "grants",
+        "refresh_tokens",
+        "resource_servers",
+        "sessions",
+        "signing_keys",
+        "users",
+    ];
+    assert_eq!(tables.into_iter().collect::<Vec<_>>(), expected);
+    assert!(sqlite_cols.contains(&("refresh_tokens".into(), "replaced_by".into())));
+
+    let other = database_url(dir.path()).await?;
+    if other.starts_with("postgres") {
+        custos_store::Store::connect(&other).await?.close().await;
+        let pg_cols = Admin::connect(&other)
+            .await?
+            .columns(Dialect::Postgres)
+            .await?;
+        assert_eq!(pg_cols, sqlite_cols);
+    }
+    Ok(())
+}

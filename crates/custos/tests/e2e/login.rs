@@ -404,3 +404,52 @@ async fn signup_and_key_rotation_keep_tokens_valid() -> TestResult {
     assert_eq!(s, 200, "a token signed before rotation still verifies");
     Ok(())
 }
+
+/// HIPAA automatic logoff: a session ends after its idle lifetime without use, and after its
+/// absolute lifetime even when used (the test app: idle 1 h, absolute 8 h).
+#[tokio::test]
+async fn sessions_expire_when_idle_and_at_their_absolute_limit() -> TestResult {
+    let app = TestApp::start().await?;
+    let client = public_client(&app).await?;
+    app.create_user("gus@example.com").await?;
+    let sso = |l: &Login| {
+        let url = app.authorize_url(
+            &client,
+            &custos_crypto::pkce::s256("v".repeat(43).as_str()),
+            "",
+        );
+        let b = l.browser.clone();
+        async move {
+            let r = b.get(url).send().await?;
+            Ok::<bool, reqwest::Error>(
+                r.headers()["location"]
+                    .to_str()
+                    .unwrap_or_default()
+                    .starts_with(CALLBACK),
+            )
+        }
+    };
+    let l = app.login(&client, "gus@example.com", PASSWORD).await?;
+    app.advance(50 * 60);
+    assert!(
+        sso(&l).await?,
+        "used within the idle lifetime: still logged in"
+    );
+    app.advance(50 * 60);
+    assert!(sso(&l).await?, "each use extends the idle deadline");
+    app.advance(61 * 60);
+    assert!(!sso(&l).await?, "idle for over an hour: logged off");
+
+    let l = app.login(&client, "gus@example.com", PASSWORD).await?;
+    for _ in 0..9 {
+        app.advance(55 * 60);
+        if !sso(&l).await? {
+            break;
+        }
+    }
+    assert!(
+        !sso(&l).await?,
+        "the absolute lifetime ends the session even when it is used"
+    );
+    Ok(())
+}

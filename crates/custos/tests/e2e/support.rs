@@ -40,7 +40,7 @@ pub const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 /// The test suite's own setting (not the server's configuration): which engine to test.
 #[allow(clippy::disallowed_methods)]
-async fn database_url(dir: &std::path::Path) -> R<String> {
+pub async fn database_url(dir: &std::path::Path) -> R<String> {
     match std::env::var("CUSTOS_TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             // A fresh schema per test so tests run in parallel on one database.
