@@ -275,6 +275,14 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
     println!("Custos listening on {scheme}://{bound}");
     println!("Issuer: {}", s.issuer);
     println!("Discovery: {}.well-known/openid-configuration", s.issuer);
+    println!(
+        "Login: applications send users to {}authorize (the login page is {}u/login)",
+        s.issuer, s.issuer
+    );
+    println!(
+        "Management API: {}api/v2/ (described at {}openapi.json)",
+        s.issuer, s.issuer
+    );
     if let Some(c) = &booted.generated_bootstrap {
         boot::print_bootstrap(&s.issuer, c);
     }

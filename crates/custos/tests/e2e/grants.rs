@@ -246,22 +246,10 @@ async fn form_post_response_mode() -> TestResult {
     app.create_user("fay@example.com").await?;
     let b = TestApp::browser()?;
     let challenge = custos_crypto::pkce::s256(&custos_crypto::random::token()?);
-    let r = b
-        .get(app.authorize_url(id, &challenge, "&response_mode=form_post"))
-        .send()
+    let url = app.authorize_url(id, &challenge, "&response_mode=form_post");
+    let form = app
+        .login_form(&b, &url, "fay@example.com", PASSWORD)
         .await?;
-    let page = b
-        .get(app.url(r.headers()["location"].to_str()?))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let form = [
-        ("state", hidden(&page, "state").ok_or("s")?),
-        ("csrf", hidden(&page, "csrf").ok_or("c")?),
-        ("username", "fay@example.com".into()),
-        ("password", PASSWORD.into()),
-    ];
     let r = b.post(app.url("u/login")).form(&form).send().await?;
     assert_eq!(r.status().as_u16(), 200);
     let csp = r.headers()["content-security-policy"].to_str()?.to_owned();

@@ -278,26 +278,14 @@ async fn wrong_password_blocked_user_and_csrf() -> TestResult {
 
     // The login form without the browser's CSRF cookie is refused.
     let b = TestApp::browser()?;
-    let r = b
-        .get(app.authorize_url(
-            &client,
-            &custos_crypto::pkce::s256(&custos_crypto::random::token()?),
-            "",
-        ))
-        .send()
+    let url = app.authorize_url(
+        &client,
+        &custos_crypto::pkce::s256(&custos_crypto::random::token()?),
+        "",
+    );
+    let form = app
+        .login_form(&b, &url, "carol@example.com", PASSWORD)
         .await?;
-    let page = b
-        .get(app.url(r.headers()["location"].to_str()?))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let form = [
-        ("state", hidden(&page, "state").ok_or("s")?),
-        ("csrf", hidden(&page, "csrf").ok_or("c")?),
-        ("username", "carol@example.com".into()),
-        ("password", PASSWORD.into()),
-    ];
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?

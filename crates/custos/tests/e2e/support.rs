@@ -248,23 +248,33 @@ impl TestApp {
     }
 
     /// Drives `/authorize` → login page → credentials → code.
-    pub async fn login(&self, client_id: &str, email: &str, password: &str) -> R<Login> {
-        let browser = Self::browser()?;
-        let verifier = custos_crypto::random::token()?;
-        let challenge = custos_crypto::pkce::s256(&verifier);
-        let r = browser
-            .get(self.authorize_url(client_id, &challenge, ""))
-            .send()
-            .await?;
+    /// Follows `authorize_url` to the login page in `browser` and returns the login form filled
+    /// in with `email` and `password`, ready to post to `/u/login`.
+    pub async fn login_form(
+        &self,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        email: &str,
+        password: &str,
+    ) -> R<[(&'static str, String); 4]> {
+        let r = browser.get(authorize_url).send().await?;
         assert!(r.status().is_redirection(), "{}", r.status());
         let login_url = self.url(r.headers()["location"].to_str()?);
         let page = browser.get(&login_url).send().await?.text().await?;
-        let form = [
+        Ok([
             ("state", hidden(&page, "state").ok_or("no state")?),
             ("csrf", hidden(&page, "csrf").ok_or("no csrf")?),
             ("username", email.to_owned()),
             ("password", password.to_owned()),
-        ];
+        ])
+    }
+
+    pub async fn login(&self, client_id: &str, email: &str, password: &str) -> R<Login> {
+        let browser = Self::browser()?;
+        let verifier = custos_crypto::random::token()?;
+        let challenge = custos_crypto::pkce::s256(&verifier);
+        let url = self.authorize_url(client_id, &challenge, "");
+        let form = self.login_form(&browser, &url, email, password).await?;
         let r = browser.post(self.url("u/login")).form(&form).send().await?;
         if !r.status().is_redirection() {
             return Err(format!("login answered {}", r.status()).into());
