@@ -41,6 +41,7 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(request_id))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -51,6 +52,35 @@ pub fn router(provider: Arc<Provider>) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .with_state(state)
+}
+
+/// Gives every request an id (the caller's `X-Request-Id` if it is short and printable, else a
+/// new one), returns it in the response, and runs the request in a span carrying it, so an
+/// error logged anywhere below names the request it belongs to.
+async fn request_id(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+    const HEADER: &str = "x-request-id";
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .or_else(|| custos_crypto::random::alphanumeric(20).ok())
+        .unwrap_or_default();
+    let value = HeaderValue::from_str(&id).ok();
+    if let Some(v) = &value {
+        req.headers_mut().insert(HEADER, v.clone());
+    }
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut response = next.run(req).instrument(span).await;
+    if let Some(v) = value {
+        response.headers_mut().insert(HEADER, v);
+    }
+    response
 }
 
 async fn healthz() -> &'static str {

@@ -346,3 +346,34 @@ async fn configuration_changes_apply_immediately() -> TestResult {
     assert_eq!(app.token_form(&form("a")).await?.0, 401);
     Ok(())
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() -> TestResult {
+    let app = TestApp::start().await?;
+    let c = reqwest::Client::new();
+    let r = c.get(app.url("healthz")).send().await?;
+    let generated = r
+        .headers()
+        .get("x-request-id")
+        .ok_or("no request id")?
+        .to_str()?
+        .to_owned();
+    assert_eq!(generated.len(), 20);
+    let r = c
+        .get(app.url("healthz"))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await?;
+    assert_eq!(r.headers()["x-request-id"], "trace-abc-123");
+    let r = c
+        .get(app.url("healthz"))
+        .header("x-request-id", "x".repeat(200))
+        .send()
+        .await?;
+    assert_ne!(
+        r.headers()["x-request-id"].to_str()?,
+        "x".repeat(200),
+        "overlong ids are replaced"
+    );
+    Ok(())
+}
