@@ -13,15 +13,36 @@ use crate::{Provider, ProviderError};
 
 pub const MANAGEMENT_API_NAME: &str = "Custos Management API";
 
-/// Makes sure the Management API exists with the current issuer's audience and every scope.
+/// Makes sure the Management API exists with the current issuer's audience and every scope
+/// this version defines (a newer version may add scopes to an existing data directory).
 pub(crate) async fn ensure_management_api(p: &Provider) -> Result<(), ProviderError> {
     let audience = p.settings.management_audience();
+    let now = p.now_ms();
     match p.store.get_resource_server_by_identifier(&audience).await {
-        Ok(_) => return Ok(()),
+        Ok(mut api) => {
+            let missing: Vec<&str> = MANAGEMENT_SCOPES
+                .iter()
+                .copied()
+                .filter(|s| !api.has_scope(s))
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            api.scopes.extend(missing.iter().map(|s| ApiScope {
+                value: (*s).to_owned(),
+                description: String::new(),
+            }));
+            let mut tx = p.store.begin().await?;
+            tx.update_resource_server(&api).await?;
+            let mut ev = AuditEvent::new(EventType::Sapi, now);
+            ev.description = "Add new scopes to the Management API".into();
+            ev.details = json!({"identifier": audience, "added_scopes": missing});
+            tx.audit(&ev).await?;
+            return p.commit_config(tx).await;
+        }
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
-    let now = p.now_ms();
     let api = ResourceServer {
         id: custos_crypto::random::hex_id::<12>()?,
         name: MANAGEMENT_API_NAME.into(),

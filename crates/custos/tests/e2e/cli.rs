@@ -67,3 +67,49 @@ fn init_then_serve_then_sigterm() -> TestResult {
     assert!(code.success(), "graceful shutdown exits 0: {code:?}");
     Ok(())
 }
+
+/// A data directory created by an older version (fewer Management API scopes) gains the new
+/// scopes at the next start.
+#[tokio::test]
+async fn new_management_scopes_reach_existing_data_directories() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let init = Command::new(BIN)
+        .arg("init")
+        .env("CUSTOS_DATA_DIR", dir.path())
+        .env_remove("CUSTOS_DATABASE_URL")
+        .output()?;
+    assert!(init.status.success());
+    let db = format!("sqlite://{}", dir.path().join("custos.db").display());
+    custos_store::admin::Admin::connect(&db)
+        .await?
+        .execute(r#"UPDATE resource_servers SET scopes = '[{"value":"read:users","description":""}]' WHERE is_system = 1"#)
+        .await?;
+    let out = Command::new(BIN)
+        .args(["apis", "list"])
+        .env("CUSTOS_DATA_DIR", dir.path())
+        .env_remove("CUSTOS_DATABASE_URL")
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let api = list["resource_servers"]
+        .as_array()
+        .ok_or("list")?
+        .iter()
+        .find(|a| a["is_system"] == true)
+        .ok_or("no system api")?;
+    let scopes: Vec<&str> = api["scopes"]
+        .as_array()
+        .ok_or("scopes")?
+        .iter()
+        .filter_map(|s| s["value"].as_str())
+        .collect();
+    assert!(
+        scopes.contains(&"read:users") && scopes.contains(&"update:client_keys"),
+        "{scopes:?}"
+    );
+    Ok(())
+}
