@@ -337,7 +337,7 @@ impl Provider {
             )?);
         }
         if let Some(audience) = p.audience.as_deref().filter(|a| !a.is_empty()) {
-            self.require_api(audience).await?;
+            self.user_api(Some(audience)).await?;
             req.audience = Some(audience.to_owned());
         }
         Ok(())

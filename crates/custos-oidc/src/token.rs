@@ -146,15 +146,24 @@ impl Provider {
         }
     }
 
-    /// The API of an optional audience (absent or empty: tokens for `/userinfo` only).
-    async fn api_for(
+    /// The API a token on behalf of a user is for (absent or empty audience: `/userinfo`
+    /// only). The Management API is never such an audience: users hold no management scopes,
+    /// and without this any user could request them.
+    pub(crate) async fn user_api(
         &self,
         audience: Option<&str>,
     ) -> Result<Option<ResourceServer>, ProviderError> {
-        match audience.filter(|a| !a.is_empty()) {
-            None => Ok(None),
-            Some(a) => self.require_api(a).await.map(Some),
+        let Some(audience) = audience.filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let api = self.require_api(audience).await?;
+        if api.is_system {
+            return Err(OAuthError::access_denied(
+                "The Management API cannot be requested on behalf of a user",
+            )
+            .into());
         }
+        Ok(Some(api))
     }
 
     async fn client_credentials_grant(
@@ -328,7 +337,7 @@ impl Provider {
             )));
         }
         let api = self
-            .api_for(stored.request.audience.as_deref())
+            .user_api(stored.request.audience.as_deref())
             .await
             .map_err(Err)?;
         let grant_id = format!(
@@ -554,7 +563,10 @@ impl Provider {
             }
             scoped.scope = requested;
         }
-        let api = self.api_for(grant.audience.as_deref()).await.map_err(Err)?;
+        let api = self
+            .user_api(grant.audience.as_deref())
+            .await
+            .map_err(Err)?;
         let mut response = self
             .issue_for_grant(&mut tx, client, &user, api.as_ref(), &scoped, None, false)
             .await
@@ -653,7 +665,7 @@ impl Provider {
         }
         let requested = scope::parse(req.scope.as_deref().unwrap_or_default())
             .ok_or_else(|| Err(OAuthError::invalid_scope("Malformed scope").into()))?;
-        let api = self.api_for(req.audience.as_deref()).await.map_err(Err)?;
+        let api = self.user_api(req.audience.as_deref()).await.map_err(Err)?;
         let now = self.now_ms();
         let grant = Grant {
             id: format!(

@@ -244,6 +244,15 @@ impl<S: Scope> FromRequestParts<AppState> for Authorized<S> {
                 return Err(api_error(&ApiError::internal()).into_response());
             }
         };
+        // Management tokens are machine tokens (client credentials); a user's token is refused
+        // here even if it somehow named this audience.
+        if identity.kind != custos_oidc::TokenKind::Client {
+            return Err(deny(
+                ApiError::new(401, "Invalid token", Some("invalid_token")),
+                Some(identity.client_id),
+            )
+            .await);
+        }
         if !identity.has_scope(S::NAME) {
             let e = ApiError::forbidden(
                 format!("Insufficient scope, expected any of: {}", S::NAME),

@@ -168,3 +168,56 @@ async fn logs_list_and_checkpoint() -> TestResult {
     assert!(!all.to_string().contains(&app.bootstrap.1));
     Ok(())
 }
+
+/// Users cannot obtain Management API tokens: not through /authorize, not through the password
+/// grant.
+#[tokio::test]
+async fn users_cannot_get_management_tokens() -> TestResult {
+    let app = TestApp::start().await?;
+    let mgmt_aud = app.url("api/v2/");
+    let spa = app.create_client(json!({"app_type": "spa"})).await?;
+    let id = spa["client_id"].as_str().ok_or("id")?;
+    app.create_user("mallory@example.com").await?;
+    let extra = format!(
+        "&audience={}&scope=openid%20delete:users",
+        url::form_urlencoded::byte_serialize(mgmt_aud.as_bytes()).collect::<String>()
+    );
+    let challenge = custos_crypto::pkce::s256(&custos_crypto::random::token()?);
+    let r = TestApp::browser()?
+        .get(
+            app.authorize_url(id, &challenge, &extra)
+                .replace("&scope=openid%20profile%20email%20offline_access", ""),
+        )
+        .send()
+        .await?;
+    let loc = r.headers()["location"].to_str()?.to_owned();
+    assert!(loc.starts_with(CALLBACK), "{loc}");
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
+
+    let pw = app
+        .create_client(json!({"app_type": "regular_web", "grant_types": ["password"]}))
+        .await?;
+    let (s, e) = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("client_id", pw["client_id"].as_str().ok_or("id")?),
+            ("client_secret", pw["client_secret"].as_str().ok_or("s")?),
+            ("username", "mallory@example.com"),
+            ("password", PASSWORD),
+            ("audience", &mgmt_aud),
+            ("scope", "delete:users"),
+        ])
+        .await?;
+    assert_eq!((s, e["error"].as_str()), (403, Some("access_denied")));
+
+    // A user's userinfo token is not a management token either.
+    let l = app.login(id, "mallory@example.com", PASSWORD).await?;
+    let (_, t) = app.exchange(id, &l).await?;
+    let r = reqwest::Client::new()
+        .get(app.url("api/v2/users"))
+        .bearer_auth(t["access_token"].as_str().ok_or("at")?)
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 401);
+    Ok(())
+}
