@@ -38,6 +38,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub session_idle_hours: f64,
     pub session_absolute_hours: f64,
+    /// How often the audit chain head is signed into a checkpoint.
+    pub audit_checkpoint_seconds: u64,
+    /// First retry delay of a failing log stream (doubling up to 30 s).
+    pub stream_backoff_ms: u64,
+    /// Continuous failure after which a log stream is suspended until an operator resumes it.
+    pub stream_suspend_hours: f64,
 }
 
 impl Settings {
@@ -75,6 +81,9 @@ struct FileConfig {
     log_format: Option<String>,
     session_idle_hours: Option<f64>,
     session_absolute_hours: Option<f64>,
+    audit_checkpoint_seconds: Option<u64>,
+    stream_backoff_ms: Option<u64>,
+    stream_suspend_hours: Option<f64>,
 }
 
 /// The environment variables Custos reads.
@@ -91,6 +100,9 @@ pub const ENV_VARS: &[&str] = &[
     "CUSTOS_LOG_FORMAT",
     "CUSTOS_SESSION_IDLE_HOURS",
     "CUSTOS_SESSION_ABSOLUTE_HOURS",
+    "CUSTOS_AUDIT_CHECKPOINT_SECONDS",
+    "CUSTOS_STREAM_BACKOFF_MS",
+    "CUSTOS_STREAM_SUSPEND_HOURS",
 ];
 
 impl Settings {
@@ -226,7 +238,45 @@ impl Settings {
                 })
             }
         };
+        let whole = |name: &'static str,
+                     from_file: Option<u64>,
+                     default: u64,
+                     range: std::ops::RangeInclusive<u64>|
+         -> Result<u64, ConfigError> {
+            let v = match env.get(name) {
+                Some(t) => t.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                    name,
+                    message: format!("'{t}' is not a whole number"),
+                })?,
+                None => from_file.unwrap_or(default),
+            };
+            if range.contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    message: format!("must be between {} and {}", range.start(), range.end()),
+                })
+            }
+        };
         Ok(Self {
+            audit_checkpoint_seconds: whole(
+                "CUSTOS_AUDIT_CHECKPOINT_SECONDS",
+                fc.audit_checkpoint_seconds,
+                10,
+                1..=86_400,
+            )?,
+            stream_backoff_ms: whole(
+                "CUSTOS_STREAM_BACKOFF_MS",
+                fc.stream_backoff_ms,
+                500,
+                10..=30_000,
+            )?,
+            stream_suspend_hours: hours(
+                "CUSTOS_STREAM_SUSPEND_HOURS",
+                fc.stream_suspend_hours,
+                168.0,
+            )?,
             listen,
             issuer,
             data_dir,

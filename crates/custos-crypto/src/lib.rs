@@ -6,6 +6,7 @@
 //! performs IO and never implements a primitive itself: it only composes them into the formats
 //! Custos speaks (compact JWS, PHC strings, base64url tokens).
 
+pub mod ed25519;
 mod error;
 pub mod jws;
 pub mod password;

@@ -48,10 +48,36 @@ pub enum EventType {
     Fsa,
     /// Successful silent authentication (prompt=none).
     Ssa,
+    /// Blocked by brute-force protection (too many wrong passwords).
+    LimitWc,
+    /// Successful password change.
+    Scp,
+    /// Failed password change.
+    Fcp,
+    /// Custos: an access decision allowed the request.
+    AccessAllowed,
+    /// Custos: an access decision denied the request.
+    AccessDenied,
+    /// Custos: a rule or action ran.
+    RuleExecuted,
+    /// Custos: a rule or action failed (error, timeout, limit).
+    RuleFailed,
+    /// Custos: roles or permissions changed (a role, its permissions, or its members).
+    RbacChanged,
+    /// Custos: a token signing key was rotated.
+    SigningKeyRotated,
+    /// Custos: the audit checkpoint key was created or rotated.
+    AuditKeyRotated,
+    /// Custos: tenant configuration changed (log streams, retention, legal hold).
+    ConfigChanged,
+    /// Custos: audit records were exported.
+    AuditExported,
+    /// Custos: old audit records were archived and purged under the retention policy.
+    AuditArchived,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 34] = [
         EventType::S,
         EventType::F,
         EventType::Fp,
@@ -73,6 +99,19 @@ impl EventType {
         EventType::Srrt,
         EventType::Fsa,
         EventType::Ssa,
+        EventType::LimitWc,
+        EventType::Scp,
+        EventType::Fcp,
+        EventType::AccessAllowed,
+        EventType::AccessDenied,
+        EventType::RuleExecuted,
+        EventType::RuleFailed,
+        EventType::RbacChanged,
+        EventType::SigningKeyRotated,
+        EventType::AuditKeyRotated,
+        EventType::ConfigChanged,
+        EventType::AuditExported,
+        EventType::AuditArchived,
     ];
 
     /// The type with this Auth0 code.
@@ -103,6 +142,19 @@ impl EventType {
             EventType::Srrt => "srrt",
             EventType::Fsa => "fsa",
             EventType::Ssa => "ssa",
+            EventType::LimitWc => "limit_wc",
+            EventType::Scp => "scp",
+            EventType::Fcp => "fcp",
+            EventType::AccessAllowed => "custos_access_allowed",
+            EventType::AccessDenied => "custos_access_denied",
+            EventType::RuleExecuted => "custos_rule_executed",
+            EventType::RuleFailed => "custos_rule_failed",
+            EventType::RbacChanged => "custos_rbac_changed",
+            EventType::SigningKeyRotated => "custos_signing_key_rotated",
+            EventType::AuditKeyRotated => "custos_audit_key_rotated",
+            EventType::ConfigChanged => "custos_config_changed",
+            EventType::AuditExported => "custos_audit_exported",
+            EventType::AuditArchived => "custos_audit_archived",
         }
     }
 
@@ -132,9 +184,62 @@ impl EventType {
             EventType::Srrt => "Successful Refresh Token revocation",
             EventType::Fsa => "Failed Silent Auth",
             EventType::Ssa => "Successful Silent Auth",
+            EventType::LimitWc => "Blocked Account",
+            EventType::Scp => "Successful change password",
+            EventType::Fcp => "Failed change password",
+            EventType::AccessAllowed => "Access allowed",
+            EventType::AccessDenied => "Access denied",
+            EventType::RuleExecuted => "Rule executed",
+            EventType::RuleFailed => "Rule execution failed",
+            EventType::RbacChanged => "Roles or permissions changed",
+            EventType::SigningKeyRotated => "Signing key rotated",
+            EventType::AuditKeyRotated => "Audit checkpoint key rotated",
+            EventType::ConfigChanged => "Configuration changed",
+            EventType::AuditExported => "Audit records exported",
+            EventType::AuditArchived => "Audit records archived",
+        }
+    }
+
+    /// The log-stream filter category (Auth0's names; Custos' own codes under `custos.*`).
+    pub fn category(self) -> &'static str {
+        use EventType::*;
+        match self {
+            S | Ssa => "auth.login.success",
+            F | Fp | Fu | Fsa => "auth.login.fail",
+            Ss => "auth.signup.success",
+            Fs => "auth.signup.fail",
+            Slo => "auth.logout.success",
+            Seccft | Seacft | Sertft | Sepft | Srrt => "auth.token_exchange.success",
+            Feccft | Feacft | Fertft | Ferrt | Fepft => "auth.token_exchange.fail",
+            Sapi => "management.success",
+            Fapi => "management.fail",
+            LimitWc | Fcp => "user.fail",
+            Scp => "user.success",
+            AccessAllowed | AccessDenied => "custos.access",
+            RuleExecuted | RuleFailed => "custos.rules",
+            RbacChanged | SigningKeyRotated | AuditKeyRotated | ConfigChanged | AuditExported
+            | AuditArchived => "custos.admin",
         }
     }
 }
+
+/// Every category [`EventType::category`] yields, for validating stream filters.
+pub const CATEGORIES: &[&str] = &[
+    "auth.login.success",
+    "auth.login.fail",
+    "auth.signup.success",
+    "auth.signup.fail",
+    "auth.logout.success",
+    "auth.token_exchange.success",
+    "auth.token_exchange.fail",
+    "management.success",
+    "management.fail",
+    "user.success",
+    "user.fail",
+    "custos.access",
+    "custos.rules",
+    "custos.admin",
+];
 
 /// One audit record, before storage assigns its `log_id`.
 #[derive(Debug, Clone)]
@@ -151,6 +256,8 @@ pub struct AuditEvent {
     pub scope: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The organization (B2B tenant) the event happened in, when there is one.
+    pub organization_id: Option<String>,
     /// Type-specific details. Never passwords, secrets, tokens or hashes.
     pub details: serde_json::Value,
 }
@@ -170,6 +277,7 @@ impl AuditEvent {
             scope: None,
             ip: None,
             user_agent: None,
+            organization_id: None,
             details: serde_json::Value::Object(Default::default()),
         }
     }
@@ -203,5 +311,8 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), EventType::ALL.len());
         assert_eq!(EventType::from_code("nope"), None);
+        for t in EventType::ALL {
+            assert!(CATEGORIES.contains(&t.category()), "{t:?}");
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod keys;
+pub mod lucene;
 pub mod oauth;
 pub mod resource_server;
 pub mod scope;

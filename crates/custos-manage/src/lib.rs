@@ -10,6 +10,7 @@ mod clients;
 mod error;
 mod grants;
 mod keys;
+mod log_streams;
 mod logs;
 mod resource_servers;
 mod users;

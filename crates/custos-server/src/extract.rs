@@ -161,6 +161,10 @@ scopes! {
     ReadLogs => "read:logs",
     ReadSigningKeys => "read:signing_keys",
     CreateSigningKeys => "create:signing_keys",
+    ReadLogStreams => "read:log_streams",
+    CreateLogStreams => "create:log_streams",
+    UpdateLogStreams => "update:log_streams",
+    DeleteLogStreams => "delete:log_streams",
 }
 
 /// Proof that the request carries a valid Management API token with scope `S`.

@@ -26,17 +26,20 @@ use tower_http::set_header::SetResponseHeaderLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub provider: Arc<Provider>,
+    /// Log-stream workers, told when streams change.
+    pub streams: Arc<custos_trail::streams::Streams>,
 }
 
 /// Largest request body accepted anywhere (Auth0's Management API limit is 1 MB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP surface.
-pub fn router(provider: Arc<Provider>) -> Router {
-    let state = AppState { provider };
+pub fn router(provider: Arc<Provider>, streams: Arc<custos_trail::streams::Streams>) -> Router {
+    let state = AppState { provider, streams };
     Router::new()
         .merge(oauth::routes())
         .nest("/api/v2", management::routes())
+        .route("/.well-known/custos/audit-keys.json", get(audit_keys))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi::document))
@@ -81,6 +84,20 @@ async fn request_id(
         response.headers_mut().insert(HEADER, v);
     }
     response
+}
+
+/// The audit checkpoint public keys (JWK Set, Ed25519), for checking exported checkpoints.
+async fn audit_keys(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match custos_trail::keys::jwks(&s.provider.store).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading audit keys");
+            axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 async fn healthz() -> &'static str {

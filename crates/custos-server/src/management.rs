@@ -45,6 +45,11 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/logs", get(user_logs))
         .route("/logs", get(list_logs))
         .route("/logs/{id}", get(get_log))
+        .route("/log-streams", get(list_streams).post(create_stream))
+        .route(
+            "/log-streams/{id}",
+            get(get_stream).patch(update_stream).delete(delete_stream),
+        )
         .route("/keys/signing", get(list_keys))
         .route("/keys/signing/rotate", post(rotate_keys))
 }
@@ -332,6 +337,9 @@ fn log_query(q: &HashMap<String, String>, user_id: Option<String>) -> LogQuery {
         from: q.get("from").cloned(),
         take: q.get("take").cloned(),
         sort: q.get("sort").cloned(),
+        q: q.get("q").cloned(),
+        fields: q.get("fields").cloned(),
+        include_fields: q.get("include_fields").cloned(),
         user_id,
     }
 }
@@ -380,4 +388,49 @@ async fn list_keys(State(s): State<AppState>, auth: Authorized<ReadSigningKeys>)
 async fn rotate_keys(State(s): State<AppState>, auth: Authorized<CreateSigningKeys>) -> Response {
     let r = mgr!(s, auth).rotate_signing_keys().await.map(Some);
     finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}
+
+async fn list_streams(State(s): State<AppState>, auth: Authorized<ReadLogStreams>) -> Response {
+    let r = mgr!(s, auth).list_log_streams().await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!("log-streams"), r).await
+}
+
+async fn create_stream(
+    State(s): State<AppState>,
+    auth: Authorized<CreateLogStreams>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).create_log_stream(&b).await.map(Some);
+    s.streams.reconfigure();
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn get_stream(
+    State(s): State<AppState>,
+    auth: Authorized<ReadLogStreams>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_log_stream(&id).await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!({"id": id}), r).await
+}
+
+async fn update_stream(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateLogStreams>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).update_log_stream(&id, &b).await.map(Some);
+    s.streams.reconfigure();
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn delete_stream(
+    State(s): State<AppState>,
+    auth: Authorized<DeleteLogStreams>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).delete_log_stream(&id).await.map(|_| None);
+    s.streams.reconfigure();
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
 }

@@ -22,6 +22,8 @@ pub mod dialect;
 mod keys;
 mod migrations;
 mod oauth;
+pub mod search;
+mod streams;
 mod users;
 
 use std::sync::Arc;
@@ -30,8 +32,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row};
 use thiserror::Error;
 
-pub use audit::{AuditQuery, AuditWriter};
+pub use audit::{AuditKeyRow, AuditQuery, AuditWriter, ChainRow};
 pub use dialect::Dialect;
+pub use streams::StreamRow;
 pub use users::UserPatch;
 
 /// Storage failures. `Backend` carries internal detail for the log, never for a response.
@@ -72,6 +75,8 @@ pub struct Store {
     write: AnyPool,
     dialect: Dialect,
     audit: Arc<AuditWriter>,
+    /// The last committed audit sequence number, for stream workers to wake on.
+    appended: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,12 +108,17 @@ impl Store {
                 (p.clone(), p)
             }
         };
-        let audit = Arc::new(AuditWriter::start(write.clone()));
+        let (head,): (i64,) = sqlx::query_as("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_one(&read)
+            .await?;
+        let appended = Arc::new(tokio::sync::watch::Sender::new(head));
+        let audit = Arc::new(AuditWriter::start(write.clone(), dialect, appended.clone()));
         Ok(Self {
             read,
             write,
             dialect,
             audit,
+            appended,
         })
     }
 
@@ -120,8 +130,16 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx {
             tx: self.write.begin().await?,
-            audited: false,
+            pending: Vec::new(),
+            dialect: self.dialect,
+            appended: self.appended.clone(),
         })
+    }
+
+    /// Watches the last committed audit sequence number (this process's commits; other
+    /// processes' are seen by polling).
+    pub fn watch_appends(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.appended.subscribe()
     }
 
     /// Whether the database answers.
@@ -164,16 +182,22 @@ async fn pool(dialect: Dialect, url: &str, size: u32) -> Result<AnyPool> {
 /// A write transaction. Commits only if an audit record was written in it.
 pub struct Tx {
     tx: sqlx::Transaction<'static, Any>,
-    audited: bool,
+    pending: Vec<custos_domain::audit::AuditEvent>,
+    dialect: Dialect,
+    appended: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
-        if !self.audited {
+    /// Chains the transaction's audit records and commits them with its changes, atomically.
+    pub async fn commit(mut self) -> Result<()> {
+        if self.pending.is_empty() {
             // Dropping the transaction rolls it back.
             return Err(StoreError::Unaudited);
         }
+        let events: Vec<&custos_domain::audit::AuditEvent> = self.pending.iter().collect();
+        let last = audit::chain_append(&mut self.tx, self.dialect, &events).await?;
         self.tx.commit().await?;
+        self.appended.send_replace(last);
         Ok(())
     }
 

@@ -13,6 +13,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refresh_successor",
         include_str!("../migrations/0002_refresh_successor.sql"),
     ),
+    (
+        3,
+        "audit_chain",
+        include_str!("../migrations/0003_audit_chain.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {

@@ -40,6 +40,15 @@ pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
         .with_context(|| format!("{} does not hold a valid master key", path.display()))
 }
 
+/// The master key if one exists (never creates one): read-only commands use it to prove the
+/// audit keys authentic, and work without it.
+pub fn existing_master_key(settings: &Settings) -> anyhow::Result<Option<MasterKey>> {
+    if settings.master_key.is_some() || settings.master_key_file().exists() {
+        return master_key(settings).map(Some);
+    }
+    Ok(None)
+}
+
 /// Writes a file readable only by its owner (0600).
 fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
@@ -123,4 +132,33 @@ pub fn check_tls(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The stream-delivery settings from the configuration.
+pub fn stream_settings(settings: &Settings) -> custos_trail::streams::StreamSettings {
+    custos_trail::streams::StreamSettings {
+        backoff_base: std::time::Duration::from_millis(settings.stream_backoff_ms),
+        suspend_after: std::time::Duration::from_secs_f64(settings.stream_suspend_hours * 3600.0),
+        hostname: url::Url::parse(&settings.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "custos".into()),
+        ..Default::default()
+    }
+}
+
+/// Starts the audit trail's background work: checkpoints and log-stream delivery.
+pub async fn start_trail(
+    settings: &Settings,
+    provider: &Provider,
+) -> anyhow::Result<custos_trail::Runtime> {
+    custos_trail::Runtime::start(
+        provider.store.clone(),
+        provider.master.clone(),
+        provider.clock.clone(),
+        std::time::Duration::from_secs(settings.audit_checkpoint_seconds),
+        stream_settings(settings),
+    )
+    .await
+    .context("starting the audit trail")
 }

@@ -43,6 +43,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit trail: verify, checkpoint, export, rotate the audit key.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
     /// Print the version.
     Version,
 }
@@ -141,6 +144,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             admin(settings(&cli)?, kind, r).await
         }
+        Command::Audit(a) => crate::audit::run(settings(&cli)?, a).await,
         Command::Keys(k) => {
             let s = settings(&cli)?;
             boot::init_logging(s.log_format);
@@ -271,7 +275,8 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
         s.issuer = format!("{scheme}://{bound}/");
     }
     let booted = boot::boot(&s, &s.issuer).await?;
-    let router = custos_server::router(booted.provider.clone());
+    let trail = boot::start_trail(&s, &booted.provider).await?;
+    let router = custos_server::router(booted.provider.clone(), trail.streams.clone());
     println!("Custos listening on {scheme}://{bound}");
     println!("Issuer: {}", s.issuer);
     println!("Discovery: {}.well-known/openid-configuration", s.issuer);
@@ -308,6 +313,7 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    trail.shutdown().await;
     booted.provider.store.close().await;
     tracing::info!("stopped");
     Ok(())

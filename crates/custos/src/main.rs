@@ -2,6 +2,7 @@
 //! clock and key material, and starts the server or runs one administrative command through
 //! the same service layer as the HTTP API. Nothing imports this crate.
 
+mod audit;
 mod boot;
 mod cli;
 

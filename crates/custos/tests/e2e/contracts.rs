@@ -99,12 +99,16 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
     let tables: std::collections::BTreeSet<&str> =
         sqlite_cols.iter().map(|(t, _)| t.as_str()).collect();
     let expected = [
+        "audit_checkpoints",
+        "audit_head",
+        "audit_keys",
         "audit_log",
         "auth_codes",
         "client_grants",
         "clients",
         "custos_migrations",
         "grants",
+        "log_streams",
         "refresh_tokens",
         "resource_servers",
         "sessions",
@@ -113,6 +117,7 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
     ];
     assert_eq!(tables.into_iter().collect::<Vec<_>>(), expected);
     assert!(sqlite_cols.contains(&("refresh_tokens".into(), "replaced_by".into())));
+    assert!(sqlite_cols.contains(&("audit_log".into(), "hash".into())));
 
     let other = database_url(dir.path()).await?;
     if other.starts_with("postgres") {

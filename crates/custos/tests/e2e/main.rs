@@ -2,6 +2,7 @@
 //! One test binary for the whole suite (fast to build, run in parallel by nextest).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod cli;
 mod contracts;
 mod grants;

@@ -29,8 +29,12 @@ pub struct TestApp {
     /// Kept so the provider (and its audit writer) lives as long as the test.
     pub _provider: Arc<Provider>,
     pub clock: Arc<FakeClock>,
+    /// Checkpoints and log-stream delivery, as `custos serve` runs them.
+    pub trail: Arc<custos_trail::Runtime>,
     pub mgmt_token: String,
     pub bootstrap: (String, String),
+    /// The database URL (for tampering with it directly, or pointing the CLI at it).
+    pub db_url: String,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -69,6 +73,7 @@ impl TestApp {
         let dir = tempfile::tempdir()?;
         let url = database_url(dir.path()).await?;
         let store = Store::connect(&url).await?;
+        let db_url = url.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}/", listener.local_addr()?);
         let clock = Arc::new(FakeClock(AtomicI64::new(SystemClock.now_ms())));
@@ -91,8 +96,24 @@ impl TestApp {
         );
         custos_oidc::bootstrap::ensure_bootstrap_client(&provider, &bootstrap.0, &bootstrap.1)
             .await?;
+        let trail = Arc::new(
+            custos_trail::Runtime::start(
+                provider.store.clone(),
+                provider.master.clone(),
+                provider.clock.clone(),
+                std::time::Duration::from_millis(500),
+                custos_trail::streams::StreamSettings {
+                    backoff_base: std::time::Duration::from_millis(50),
+                    backoff_cap: std::time::Duration::from_millis(400),
+                    request_timeout: std::time::Duration::from_secs(2),
+                    poll: std::time::Duration::from_millis(100),
+                    ..Default::default()
+                },
+            )
+            .await?,
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let router = custos_server::router(provider.clone());
+        let router = custos_server::router(provider.clone(), trail.streams.clone());
         tokio::spawn(custos_server::serve_plain(listener, router, async {
             let _ = rx.await;
         }));
@@ -100,8 +121,10 @@ impl TestApp {
             base,
             _provider: provider,
             clock,
+            trail,
             mgmt_token: String::new(),
             bootstrap,
+            db_url,
             _dir: dir,
             shutdown: Some(tx),
         };
@@ -198,6 +221,23 @@ impl TestApp {
             .as_array()
             .map(|a| a.iter().filter(|l| l["type"] == t).cloned().collect())
             .unwrap_or_default())
+    }
+}
+
+impl TestApp {
+    pub fn store(&self) -> &Store {
+        &self._provider.store
+    }
+
+    /// Verifies the whole audit chain with the trail's verifier; the finding, if any.
+    pub async fn verify_chain(&self) -> R<Option<custos_audit::Finding>> {
+        let report = custos_trail::verify::verify(
+            self.store(),
+            Some(&self._provider.master),
+            &custos_trail::verify::VerifyOptions::default(),
+        )
+        .await?;
+        Ok(report.finding)
     }
 }
 

@@ -1,0 +1,41 @@
+ALTER TABLE audit_log ADD COLUMN organization_id TEXT;
+ALTER TABLE audit_log ADD COLUMN hash TEXT;
+CREATE INDEX audit_log_client ON audit_log (client_id, seq);
+CREATE INDEX audit_log_type ON audit_log (log_type, seq);
+CREATE INDEX audit_log_org ON audit_log (organization_id, seq);
+CREATE TABLE audit_head (
+    id BIGINT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE audit_checkpoints (
+    seq BIGINT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    date BIGINT NOT NULL,
+    kid TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TABLE audit_keys (
+    kid TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    sealed_pkcs8 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    retired_at BIGINT
+);
+CREATE TABLE log_streams (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    stream_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    sealed_sink TEXT NOT NULL,
+    filters TEXT NOT NULL,
+    cursor_seq BIGINT NOT NULL,
+    delivered BIGINT NOT NULL,
+    last_error TEXT,
+    last_error_at BIGINT,
+    failing_since BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+)

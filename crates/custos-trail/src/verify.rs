@@ -1,0 +1,222 @@
+//! `custos audit verify`: checks the chain over the whole log or a range, in parallel, against
+//! every signed checkpoint (stored ones and any kept elsewhere), and names the first record that
+//! was modified, removed, inserted or reordered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use custos_audit::chain::{from_hex, Hash, GENESIS};
+use custos_audit::{ChainChecker, Checkpoint, Finding};
+use custos_crypto::seal::MasterKey;
+use custos_store::Store;
+
+use crate::Result;
+
+/// What to verify.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// First sequence number to check (default 1).
+    pub from: Option<i64>,
+    /// Last sequence number to check (default: the newest record).
+    pub to: Option<i64>,
+    /// Checkpoints kept outside the database.
+    pub external: Vec<Checkpoint>,
+    /// Parallel readers.
+    pub threads: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            from: None,
+            to: None,
+            external: Vec::new(),
+            threads: 2,
+        }
+    }
+}
+
+/// The outcome.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub from: i64,
+    pub to: i64,
+    pub records: u64,
+    pub checkpoints: usize,
+    pub head: i64,
+    pub finding: Option<Finding>,
+}
+
+const PAGE: i64 = 20_000;
+
+fn earliest(a: Option<Finding>, b: Option<Finding>) -> Option<Finding> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.seq() < a.seq() { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn stored_hash(store: &Store, seq: i64) -> Result<std::result::Result<Hash, Finding>> {
+    if seq == 0 {
+        return Ok(Ok(GENESIS));
+    }
+    Ok(match store.audit_hash(seq).await? {
+        None => Err(Finding::Removed { seq, through: seq }),
+        Some(None) => Err(Finding::Unchained { seq }),
+        Some(Some(h)) => from_hex(&h).ok_or(Finding::Mismatch { seq }),
+    })
+}
+
+async fn check_range(
+    store: Store,
+    first: i64,
+    last: i64,
+    pins: Arc<HashMap<i64, (Hash, i64)>>,
+) -> Result<(u64, Option<Finding>)> {
+    let prev = match stored_hash(&store, first - 1).await? {
+        Ok(h) => h,
+        Err(f) => return Ok((0, Some(f))),
+    };
+    let mut checker = ChainChecker::new(first, prev, &pins);
+    let mut after = first - 1;
+    while after < last {
+        let rows = store.chain_rows(after, last, PAGE).await?;
+        if rows.is_empty() {
+            break;
+        }
+        // Hashing is CPU work: keep it off the async workers' hot path in big pages.
+        let (result, rows_len, new_after) = {
+            let mut outcome = Ok(());
+            for r in &rows {
+                let stored = r.hash.as_deref().and_then(from_hex);
+                let stored = match (&r.hash, stored) {
+                    (Some(_), None) => Some([0xffu8; 32]),
+                    (_, s) => s,
+                };
+                if let Err(f) = checker.feed(&r.entry(), stored.as_ref()) {
+                    outcome = Err(f);
+                    break;
+                }
+            }
+            (
+                outcome,
+                rows.len(),
+                rows.last().map(|r| r.seq).unwrap_or(last),
+            )
+        };
+        if let Err(f) = result {
+            return Ok((checker.checked(), Some(f)));
+        }
+        after = new_after;
+        if (rows_len as i64) < PAGE {
+            break;
+        }
+    }
+    if checker.expected() <= last {
+        return Ok((
+            checker.checked(),
+            Some(Finding::Removed {
+                seq: checker.expected(),
+                through: last,
+            }),
+        ));
+    }
+    Ok((checker.checked(), None))
+}
+
+/// Verifies the log. `master` (when available) also proves the audit keys authentic.
+pub async fn verify(
+    store: &Store,
+    master: Option<&MasterKey>,
+    opts: &VerifyOptions,
+) -> Result<Report> {
+    let (head, _) = store.audit_head().await?;
+    let max = store.audit_max_seq().await?;
+    let keys = crate::keys::verifiers(store, master).await?;
+    let mut finding = None;
+
+    // Checkpoints: each must be signed by a known key; together they pin the chain.
+    let mut all = store.checkpoints().await?;
+    let external = opts.external.len();
+    all.extend(opts.external.iter().cloned());
+    all.sort_by_key(|c| c.seq);
+    let mut pins: HashMap<i64, (Hash, i64)> = HashMap::new();
+    let mut previous = 0;
+    for c in &all {
+        let valid = keys.get(&c.kid).is_some_and(|pk| c.signature_valid(pk));
+        let hash = from_hex(&c.hash);
+        match (valid, hash) {
+            (true, Some(h)) => {
+                if c.seq > max.max(head) || c.seq > max {
+                    finding = earliest(
+                        finding,
+                        Some(Finding::Removed {
+                            seq: max + 1,
+                            through: c.seq,
+                        }),
+                    );
+                }
+                pins.insert(c.seq, (h, previous));
+                previous = c.seq;
+            }
+            _ => {
+                let reason = if keys.contains_key(&c.kid) {
+                    "signature does not verify".to_owned()
+                } else {
+                    format!("signed by unknown key {}", c.kid)
+                };
+                finding = earliest(finding, Some(Finding::BadCheckpoint { seq: c.seq, reason }));
+            }
+        }
+    }
+
+    // The head names the last record written; fewer records means the tail was removed, more
+    // means records were added outside Custos.
+    if head > max {
+        finding = earliest(
+            finding,
+            Some(Finding::Removed {
+                seq: max + 1,
+                through: head,
+            }),
+        );
+    } else if max > head {
+        finding = earliest(finding, Some(Finding::Mismatch { seq: head + 1 }));
+    }
+
+    let from = opts.from.unwrap_or(1).max(1);
+    let to = opts.to.unwrap_or(max).min(max);
+    let pins = Arc::new(pins);
+    let mut records = 0;
+    if from <= to {
+        let threads = opts.threads.max(1) as i64;
+        let span = (to - from + threads) / threads;
+        let mut tasks = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let end = (start + span - 1).min(to);
+            tasks.push(tokio::spawn(check_range(
+                store.clone(),
+                start,
+                end,
+                pins.clone(),
+            )));
+            start = end + 1;
+        }
+        for t in tasks {
+            let (n, f) = t
+                .await
+                .map_err(|e| crate::TrailError::Invalid(format!("verifier task failed: {e}")))??;
+            records += n;
+            finding = earliest(finding, f);
+        }
+    }
+    Ok(Report {
+        from,
+        to,
+        records,
+        checkpoints: all.len() - external + external,
+        head,
+        finding,
+    })
+}
