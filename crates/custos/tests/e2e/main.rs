@@ -5,9 +5,11 @@
 mod audit;
 mod cli;
 mod contracts;
+mod crash;
 mod grants;
 mod interop;
 mod login;
 mod management;
+mod streams;
 mod support;
 mod tokens;
