@@ -160,6 +160,8 @@ impl Manager<'_> {
             .get_client(id)
             .await
             .map_err(|_| not_found())?;
+        // Secrets never enter the trail: the shapes are rendered without them.
+        let before = self.client_json(&c, None);
         if let Some(name) = b.str("name", 128)? {
             if name.is_empty() {
                 return Err(ApiError::bad_body(
@@ -190,7 +192,7 @@ impl Manager<'_> {
         tx.update_client(&c).await?;
         tx.audit(&self.success_event(
             "update:clients",
-            json!({"client_id": c.client_id, "fields": keys(body)}),
+            json!({"client_id": c.client_id, "fields": keys(body), "before": before, "after": self.client_json(&c, None)}),
         ))
         .await?;
         self.provider.commit_config(tx).await?;
@@ -242,8 +244,11 @@ impl Manager<'_> {
         }
         let mut tx = self.provider.store.begin().await?;
         tx.delete_client(id).await?;
-        tx.audit(&self.success_event("delete:clients", json!({"client_id": id, "name": c.name})))
-            .await?;
+        tx.audit(&self.success_event(
+            "delete:clients",
+            json!({"client_id": id, "name": c.name, "before": self.client_json(&c, None)}),
+        ))
+        .await?;
         self.provider.commit_config(tx).await?;
         Ok(())
     }

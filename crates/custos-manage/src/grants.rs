@@ -93,14 +93,18 @@ impl Manager<'_> {
             .get_client_grant(id)
             .await
             .map_err(|_| not_found())?;
+        let before = grant_json(&g);
         if let Some(scope) = b.strings("scope", 1000, 280)? {
             self.check_scopes(&g.audience, &scope).await?;
             g.scope = scope;
         }
         let mut tx = self.provider.store.begin().await?;
         tx.update_client_grant_scope(id, &g.scope).await?;
-        tx.audit(&self.success_event("update:client_grants", grant_json(&g)))
-            .await?;
+        tx.audit(&self.success_event(
+            "update:client_grants",
+            json!({"id": g.id, "before": before, "after": grant_json(&g)}),
+        ))
+        .await?;
         self.provider.commit_config(tx).await?;
         Ok(grant_json(&g))
     }
@@ -114,8 +118,11 @@ impl Manager<'_> {
             .map_err(|_| not_found())?;
         let mut tx = self.provider.store.begin().await?;
         tx.delete_client_grant(id).await?;
-        tx.audit(&self.success_event("delete:client_grants", grant_json(&g)))
-            .await?;
+        tx.audit(&self.success_event(
+            "delete:client_grants",
+            json!({"id": g.id, "before": grant_json(&g)}),
+        ))
+        .await?;
         self.provider.commit_config(tx).await?;
         Ok(())
     }

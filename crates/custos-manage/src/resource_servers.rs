@@ -182,12 +182,13 @@ impl Manager<'_> {
                 "Payload validation error: 'identifier cannot be changed'.",
             ));
         }
+        let before = resource_server_json(&r);
         apply(&b, &mut r)?;
         let mut tx = self.provider.store.begin().await?;
         tx.update_resource_server(&r).await?;
         tx.audit(&self.success_event(
             "update:resource_servers",
-            json!({"id": r.id, "identifier": r.identifier}),
+            json!({"id": r.id, "identifier": r.identifier, "before": before, "after": resource_server_json(&r)}),
         ))
         .await?;
         self.provider.commit_config(tx).await?;
@@ -206,7 +207,7 @@ impl Manager<'_> {
         tx.delete_resource_server(&r.id).await?;
         tx.audit(&self.success_event(
             "delete:resource_servers",
-            json!({"id": r.id, "identifier": r.identifier}),
+            json!({"id": r.id, "identifier": r.identifier, "before": resource_server_json(&r)}),
         ))
         .await?;
         self.provider.commit_config(tx).await?;

@@ -224,6 +224,7 @@ impl Manager<'_> {
         };
         let password_changed = password_hash.is_some();
         let was_blocked = user.blocked;
+        let before = user_json(&user);
         let patch = UserPatch {
             email: email_of(&b)?,
             email_verified: b.bool("email_verified")?,
@@ -260,22 +261,40 @@ impl Manager<'_> {
             .as_object()
             .map(|m| m.keys().collect())
             .unwrap_or_default();
+        let after = user_json(&user);
         tx.audit(&self.success_event(
             "update:users",
-            json!({"user_id": user.user_id, "fields": fields, "revoked_access": revoke}),
+            json!({"user_id": user.user_id, "fields": fields, "revoked_access": revoke,
+                   "password_changed": password_changed, "before": before, "after": after}),
         ))
         .await?;
+        if password_changed {
+            let mut ev = self.success_event("update:users", json!({"user_id": user.user_id}));
+            ev.event_type = custos_domain::audit::EventType::Scp;
+            ev.description = "Password changed through the Management API".into();
+            ev.user_id = Some(user.user_id.clone());
+            ev.user_name = Some(user.email.clone());
+            ev.connection = Some(DB_CONNECTION.into());
+            tx.audit(&ev).await?;
+        }
         tx.commit().await?;
-        Ok(user_json(&user))
+        Ok(after)
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), ApiError> {
+        let before = self
+            .provider
+            .store
+            .get_user(id)
+            .await
+            .ok()
+            .map(|u| user_json(&u));
         let mut tx = self.provider.store.begin().await?;
         tx.delete_user(id).await.map_err(|e| match e {
             StoreError::NotFound => not_found(),
             other => other.into(),
         })?;
-        tx.audit(&self.success_event("delete:users", json!({"user_id": id})))
+        tx.audit(&self.success_event("delete:users", json!({"user_id": id, "before": before})))
             .await?;
         tx.commit().await?;
         Ok(())

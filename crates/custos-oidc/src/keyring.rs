@@ -143,6 +143,11 @@ impl KeyRing {
         }
         event.details = json!({"new_current_kids": rotated});
         tx.audit(&event).await?;
+        // Custos' own code, so a SIEM can alert on key rotation without parsing `sapi` details.
+        let mut rotation = event.clone();
+        rotation.event_type = EventType::SigningKeyRotated;
+        rotation.description = EventType::SigningKeyRotated.description().into();
+        tx.audit(&rotation).await?;
         tx.commit().await?;
         self.reload().await
     }

@@ -1,1 +1,595 @@
-fn main() {}
+//! `cargo bench -p custos-trail --bench audit` (or `scripts/bench-audit`): the audit trail's
+//! performance targets on SQLite, with the pragmas the store sets itself (WAL,
+//! `synchronous=FULL`):
+//!
+//! 1. append throughput through the hash chain with durable commits: `append_audit` from 1, 16,
+//!    64 and 256 concurrent tasks (group commit), and sequential explicit transactions as the
+//!    single-writer baseline (target ≥ 100,000 records/s);
+//! 2. `verify` over 1,000,000 records with 1 and 2 threads (target ≤ 1 s);
+//! 3. `q` search through the Management API's translation over 10,000,000 records (target
+//!    ≤ 100 ms per query on indexed fields): median and p95 of repeated runs.
+//!
+//! Options (flags, or the environment variable in brackets):
+//! `--search-records N` [`CUSTOS_BENCH_SEARCH_RECORDS`, default 10,000,000],
+//! `--verify-records N` [`CUSTOS_BENCH_VERIFY_RECORDS`, default 1,000,000],
+//! `--append-seconds S` [`CUSTOS_BENCH_APPEND_SECONDS`, default 4] and `--append-max N`
+//! [`CUSTOS_BENCH_APPEND_MAX`, default 200,000] bound each append run,
+//! `--runs N` [`CUSTOS_BENCH_RUNS`, default 20] timed runs per search,
+//! `--only append,verify,search` [`CUSTOS_BENCH_ONLY`],
+//! `--dir PATH` [`CUSTOS_BENCH_DIR`]: keep the databases there (default: a temporary directory,
+//! removed at exit); a kept search database with the requested record count is reused.
+//!
+//! Figures go to BENCHMARKS.md by hand, never into assertions; only correctness is asserted.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use custos_domain::audit::{AuditEvent, EventType};
+use custos_store::search::{parse_and_translate, Field, FieldKind};
+use custos_store::{AuditQuery, Store, StoreError};
+use custos_trail::verify::{verify, VerifyOptions};
+use serde_json::json;
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The Management API's searchable log fields and default fields, copied from
+/// `custos-manage/src/logs.rs` (`LOG_FIELDS`, `LOG_DEFAULT_FIELDS`): that module is private, and
+/// custos-manage depends on this crate, so it cannot be a dependency here. Keep them in step.
+const LOG_FIELDS: &[Field] = &[
+    text("type", "log_type"),
+    Field {
+        name: "date",
+        column: "date",
+        kind: FieldKind::Millis,
+    },
+    text("description", "description"),
+    text("client_id", "client_id"),
+    text("client_name", "client_name"),
+    text("user_id", "user_id"),
+    text("user_name", "user_name"),
+    text("connection", "connection"),
+    text("organization_id", "organization_id"),
+    text("audience", "audience"),
+    text("scope", "scope"),
+    text("ip", "ip"),
+    text("user_agent", "user_agent"),
+];
+
+const LOG_DEFAULT_FIELDS: &[&str] = &[
+    "client_name",
+    "connection",
+    "description",
+    "ip",
+    "type",
+    "user_name",
+];
+
+const fn text(name: &'static str, column: &'static str) -> Field {
+    Field {
+        name,
+        column,
+        kind: FieldKind::Text,
+    }
+}
+
+/// The searches timed in phase 3: label, `q`, and whether to count all matches
+/// (`include_totals`).
+const SEARCHES: &[(&str, &str, bool)] = &[
+    ("user_id", "user_id:\"auth0|4242\"", false),
+    ("type", "type:fp", false),
+    ("client_id", "client_id:client-7", false),
+    ("date range", "date:[2026-03-01 TO 2026-03-31]", false),
+    (
+        "user_id AND date",
+        "user_id:\"auth0|4242\" AND date:[2026-03-01 TO 2026-03-31]",
+        false,
+    ),
+    ("type prefix", "type:f*", false),
+    ("user_id + count", "user_id:\"auth0|4242\"", true),
+];
+
+struct Config {
+    search_records: u64,
+    verify_records: u64,
+    append_seconds: f64,
+    append_max: u64,
+    runs: usize,
+    only: Vec<String>,
+    dir: Option<PathBuf>,
+}
+
+impl Config {
+    fn load() -> BenchResult<Self> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut c = Config {
+            search_records: 10_000_000,
+            verify_records: 1_000_000,
+            append_seconds: 4.0,
+            append_max: 200_000,
+            runs: 20,
+            only: vec!["append".into(), "verify".into(), "search".into()],
+            dir: None,
+        };
+        let mut settings: Vec<(String, String)> = [
+            ("CUSTOS_BENCH_SEARCH_RECORDS", "--search-records"),
+            ("CUSTOS_BENCH_VERIFY_RECORDS", "--verify-records"),
+            ("CUSTOS_BENCH_APPEND_SECONDS", "--append-seconds"),
+            ("CUSTOS_BENCH_APPEND_MAX", "--append-max"),
+            ("CUSTOS_BENCH_RUNS", "--runs"),
+            ("CUSTOS_BENCH_ONLY", "--only"),
+            ("CUSTOS_BENCH_DIR", "--dir"),
+        ]
+        .iter()
+        .filter_map(|(var, flag)| env(var).map(|v| ((*flag).to_owned(), v)))
+        .collect();
+        // Flags override the environment. `cargo bench` adds `--bench`, which is ignored.
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            if arg == "--bench" {
+                continue;
+            }
+            let (flag, value) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_owned(), v.to_owned()),
+                None => {
+                    let v = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                    (arg, v)
+                }
+            };
+            settings.push((flag, value));
+        }
+        for (flag, v) in settings {
+            let v = v.replace('_', "");
+            match flag.as_str() {
+                "--search-records" => c.search_records = v.parse()?,
+                "--verify-records" => c.verify_records = v.parse()?,
+                "--append-seconds" => c.append_seconds = v.parse()?,
+                "--append-max" => c.append_max = v.parse()?,
+                "--runs" => c.runs = v.parse::<usize>()?.max(1),
+                "--only" => c.only = v.split(',').map(|s| s.trim().to_owned()).collect(),
+                "--dir" => c.dir = Some(PathBuf::from(v)),
+                other => return Err(format!("unknown option {other}").into()),
+            }
+        }
+        Ok(c)
+    }
+
+    fn runs_phase(&self, phase: &str) -> bool {
+        self.only.iter().any(|p| p == phase)
+    }
+}
+
+/// splitmix64: deterministic and dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// 2025-06-01T00:00:00Z: records spread over the following year.
+const START_MS: i64 = 1_748_736_000_000;
+const YEAR_MS: i64 = 365 * 86_400_000;
+const USERS: u64 = 10_000;
+const CLIENTS: u64 = 50;
+
+/// Event types and their weights (out of 100).
+const TYPES: &[(EventType, u64)] = &[
+    (EventType::S, 30),
+    (EventType::Seccft, 22),
+    (EventType::Sertft, 10),
+    (EventType::Ssa, 9),
+    (EventType::Sapi, 8),
+    (EventType::Fp, 8),
+    (EventType::Slo, 8),
+    (EventType::F, 5),
+];
+
+const USER_AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "okhttp/4.12.0",
+    "python-requests/2.32.3",
+];
+
+/// Record `i` of `total`: dates increase with `i` over a year, plus up to a minute of jitter.
+fn event(i: u64, total: u64, rng: &mut Rng) -> AuditEvent {
+    let mut pick = rng.below(100);
+    let mut event_type = EventType::S;
+    for (t, w) in TYPES {
+        if pick < *w {
+            event_type = *t;
+            break;
+        }
+        pick -= w;
+    }
+    let date = START_MS
+        + (i as i128 * YEAR_MS as i128 / total.max(1) as i128) as i64
+        + rng.below(60_000) as i64;
+    let mut e = AuditEvent::new(event_type, date);
+    let client = rng.below(CLIENTS);
+    e.client_id = Some(format!("client-{client}"));
+    e.client_name = Some(format!("Application {client}"));
+    e.ip = Some(format!(
+        "10.{}.{}.{}",
+        rng.below(256),
+        rng.below(256),
+        rng.below(256)
+    ));
+    e.user_agent = Some(USER_AGENTS[rng.below(USER_AGENTS.len() as u64) as usize].to_owned());
+    if rng.below(10) == 0 {
+        e.organization_id = Some(format!("org_{}", rng.below(20)));
+    }
+    match event_type {
+        EventType::Seccft | EventType::Sapi => {
+            e.audience = Some("https://api.example.com/".into());
+            e.scope = Some("read:things write:things".into());
+        }
+        _ => {
+            let user = rng.below(USERS);
+            e.user_id = Some(format!("auth0|{user}"));
+            e.user_name = Some(format!("user{user}@example.com"));
+            e.connection = Some("Username-Password-Authentication".into());
+        }
+    }
+    e.details = json!({
+        "request_id": format!("{:016x}", rng.next()),
+        "session_id": format!("{:016x}", rng.next()),
+        "elapsed_ms": rng.below(500),
+        "prompt": "login",
+    });
+    e
+}
+
+async fn open(dir: &Path, name: &str) -> BenchResult<Store> {
+    let path = dir.join(name);
+    Ok(Store::connect(&format!("sqlite://{}", path.display())).await?)
+}
+
+/// Appends records `0..total` from `concurrency` tasks looping on `append_audit`.
+async fn fill(store: &Store, total: u64, concurrency: usize, label: &str) -> BenchResult<Duration> {
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let (store, next, label) = (store.clone(), next.clone(), label.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0xC0FFEE ^ (t as u64).wrapping_mul(0x9E37_79B9));
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<(), StoreError>(());
+                }
+                if i > 0 && i % 1_000_000 == 0 {
+                    let s = start.elapsed().as_secs_f64();
+                    eprintln!(
+                        "  {label}: {} records in {s:.0} s ({} records/s)",
+                        thousands(i),
+                        thousands((i as f64 / s) as u64)
+                    );
+                }
+                store.append_audit(event(i, total, &mut rng)).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(start.elapsed())
+}
+
+/// `append_audit` from `concurrency` looping tasks until `max` records or `secs` elapse.
+async fn append_run(
+    store: &Store,
+    concurrency: usize,
+    max: u64,
+    secs: f64,
+) -> BenchResult<(u64, Duration)> {
+    let next = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let (store, next, stop) = (store.clone(), next.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(t as u64 + 1);
+            let mut done = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= max {
+                    break;
+                }
+                store.append_audit(event(i, max, &mut rng)).await?;
+                done += 1;
+            }
+            Ok::<u64, StoreError>(done)
+        }));
+    }
+    let timer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let mut records = 0;
+    for t in tasks {
+        records += t.await??;
+    }
+    let elapsed = start.elapsed();
+    timer.abort();
+    Ok((records, elapsed))
+}
+
+/// Sequential `begin` / `audit` / `commit`, one record per transaction.
+async fn tx_run(store: &Store, max: u64, secs: f64) -> BenchResult<(u64, Duration)> {
+    let mut rng = Rng(7);
+    let start = Instant::now();
+    let mut records = 0;
+    while records < max && start.elapsed().as_secs_f64() < secs {
+        let ev = event(records, max, &mut rng);
+        let mut tx = store.begin().await?;
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        records += 1;
+    }
+    Ok((records, start.elapsed()))
+}
+
+fn rate(records: u64, elapsed: Duration) -> u64 {
+    (records as f64 / elapsed.as_secs_f64()) as u64
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Median and p95 (nearest rank) of the samples.
+fn median_p95(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let n = samples.len();
+    if n == 0 {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    let median = if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2
+    };
+    let p95 = samples[(n * 95).div_ceil(100).max(1) - 1];
+    (median, p95)
+}
+
+/// Result lines, printed again together at the end.
+#[derive(Default)]
+struct Summary(Vec<String>);
+
+impl Summary {
+    fn line(&mut self, s: String) {
+        println!("{s}");
+        self.0.push(s);
+    }
+}
+
+async fn bench_append(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResult<()> {
+    out.line("| append | records | seconds | records/s |".into());
+    out.line("| --- | ---: | ---: | ---: |".into());
+    for concurrency in [1usize, 16, 64, 256] {
+        let store = open(dir, &format!("append-{concurrency}.db")).await?;
+        let (records, elapsed) =
+            append_run(&store, concurrency, cfg.append_max, cfg.append_seconds).await?;
+        store.close().await;
+        out.line(format!(
+            "| append_audit, {concurrency} tasks | {} | {:.2} | {} |",
+            thousands(records),
+            elapsed.as_secs_f64(),
+            thousands(rate(records, elapsed))
+        ));
+    }
+    let store = open(dir, "append-tx.db").await?;
+    let (records, elapsed) = tx_run(&store, cfg.append_max, cfg.append_seconds).await?;
+    store.close().await;
+    out.line(format!(
+        "| begin/audit/commit, sequential | {} | {:.2} | {} |",
+        thousands(records),
+        elapsed.as_secs_f64(),
+        thousands(rate(records, elapsed))
+    ));
+    Ok(())
+}
+
+/// Concurrency of the fills: enough waiting appenders for full 1,024-event batches.
+const FILL_TASKS: usize = 2048;
+
+async fn bench_verify(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResult<()> {
+    let n = cfg.verify_records;
+    let store = open(dir, &format!("verify-{n}.db")).await?;
+    let (head, _) = store.audit_head().await?;
+    if head as u64 != n {
+        let elapsed = fill(&store, n, FILL_TASKS, "verify fill").await?;
+        out.line(format!(
+            "verify fill: {} records in {:.1} s ({} records/s, append_audit, {FILL_TASKS} tasks)",
+            thousands(n),
+            elapsed.as_secs_f64(),
+            thousands(rate(n, elapsed))
+        ));
+    }
+    out.line("| verify | runs | median s | best s | records/s (median) |".into());
+    out.line("| --- | ---: | ---: | ---: | ---: |".into());
+    // Warm-up: the first pass reads the file into the page cache.
+    verify(&store, None, &VerifyOptions::default()).await?;
+    for threads in [1usize, 2] {
+        let opts = VerifyOptions {
+            threads,
+            ..Default::default()
+        };
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            let start = Instant::now();
+            let report = verify(&store, None, &opts).await?;
+            samples.push(start.elapsed());
+            assert!(
+                report.finding.is_none(),
+                "verify found {:?}",
+                report.finding
+            );
+            assert_eq!(report.records, n, "verify checked every record");
+        }
+        let (median, _) = median_p95(&mut samples);
+        out.line(format!(
+            "| verify {} records, {threads} thread(s) | {} | {:.3} | {:.3} | {} |",
+            thousands(n),
+            samples.len(),
+            median.as_secs_f64(),
+            samples[0].as_secs_f64(),
+            thousands(rate(n, median))
+        ));
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn bench_search(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResult<()> {
+    let n = cfg.search_records;
+    let name = format!("search-{n}.db");
+    let store = open(dir, &name).await?;
+    let (head, _) = store.audit_head().await?;
+    let store = if head as u64 == n {
+        out.line(format!(
+            "search: reusing {} with {} records",
+            name,
+            thousands(n)
+        ));
+        store
+    } else {
+        let elapsed = fill(&store, n, FILL_TASKS, "search fill").await?;
+        out.line(format!(
+            "search fill: {} records in {:.1} s ({} records/s, append_audit, {FILL_TASKS} tasks)",
+            thousands(n),
+            elapsed.as_secs_f64(),
+            thousands(rate(n, elapsed))
+        ));
+        // Reopen, as a server start would (closing checkpoints the WAL).
+        store.close().await;
+        open(dir, &name).await?
+    };
+    out.line(format!(
+        "| q over {} records (per_page 50, newest first) | matches | runs | median ms | p95 ms |",
+        thousands(n)
+    ));
+    out.line("| --- | ---: | ---: | ---: | ---: |".into());
+    let mut sqls = Vec::new();
+    for (label, q, count) in SEARCHES {
+        let search = parse_and_translate(q, LOG_FIELDS, LOG_DEFAULT_FIELDS, 1)?;
+        sqls.push(format!("{label}: {} {:?}", search.0, search.1));
+        let query = AuditQuery {
+            search: Some(search),
+            per_page: 50,
+            descending: true,
+            count: *count,
+            ..Default::default()
+        };
+        // Warm-up; a slow query gets fewer timed runs.
+        let start = Instant::now();
+        let page = store.list_audit(&query).await?;
+        let warm = start.elapsed();
+        store.list_audit(&query).await?;
+        let runs = if warm > Duration::from_secs(2) {
+            cfg.runs.min(5)
+        } else {
+            cfg.runs
+        };
+        let mut samples = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = Instant::now();
+            std::hint::black_box(store.list_audit(&query).await?);
+            samples.push(start.elapsed());
+        }
+        let (median, p95) = median_p95(&mut samples);
+        let matches = if *count {
+            format!(
+                "{} (total {})",
+                page.items.len(),
+                thousands(page.total as u64)
+            )
+        } else {
+            page.items.len().to_string()
+        };
+        out.line(format!(
+            "| `{q}`{} | {matches} | {runs} | {:.2} | {:.2} |",
+            if *count { " + count" } else { "" },
+            ms(median),
+            ms(p95)
+        ));
+    }
+    for s in sqls {
+        println!("  {s}");
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn run(cfg: Config) -> BenchResult<()> {
+    let temp;
+    let dir = match &cfg.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_owned()
+        }
+    };
+    println!(
+        "audit trail benchmark: SQLite (WAL, synchronous=FULL) in {}",
+        dir.display()
+    );
+    let mut out = Summary::default();
+    if cfg.runs_phase("append") {
+        bench_append(&cfg, &dir, &mut out).await?;
+    }
+    if cfg.runs_phase("verify") {
+        bench_verify(&cfg, &dir, &mut out).await?;
+    }
+    if cfg.runs_phase("search") {
+        bench_search(&cfg, &dir, &mut out).await?;
+    }
+    println!("\nSummary:");
+    for line in &out.0 {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn main() -> BenchResult<()> {
+    let cfg = Config::load()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cfg))
+}

@@ -497,3 +497,60 @@ async fn q_search_in_auth0_syntax() -> TestResult {
     assert_eq!(s, 400);
     Ok(())
 }
+
+#[tokio::test]
+async fn management_writes_record_before_and_after_without_secrets() -> TestResult {
+    let app = TestApp::start().await?;
+    let u = app.create_user("before-after@example.com").await?;
+    let id = u["user_id"].as_str().unwrap_or_default();
+    let path = format!(
+        "users/{}",
+        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+    );
+    let (s, _) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "New Name", "password": "another long passphrase 42"})),
+        )
+        .await?;
+    assert_eq!(s, 200);
+    let logs = app.logs_of_type("sapi").await?;
+    let update = logs
+        .iter()
+        .find(|l| l["details"]["action"] == "update:users")
+        .ok_or("no update record")?;
+    let target = &update["details"]["target"];
+    assert_eq!(target["before"]["email"], "before-after@example.com");
+    assert_eq!(target["after"]["name"], "New Name");
+    assert_eq!(target["password_changed"], true);
+    let text = serde_json::to_string(&logs)?;
+    assert!(!text.contains("another long passphrase") && !text.contains("$argon2"));
+    let scp = app.logs_of_type("scp").await?;
+    assert_eq!(scp.len(), 1);
+    assert_eq!(scp[0]["user_id"], id);
+    // A client's secret never reaches the trail, not even in before/after.
+    let (_, c) = app
+        .api(
+            Method::POST,
+            "clients",
+            Some(json!({"name": "m2m", "app_type": "non_interactive"})),
+        )
+        .await?;
+    let cid = c["client_id"].as_str().unwrap_or_default();
+    let secret = c["client_secret"].as_str().unwrap_or_default().to_owned();
+    let (s, _) = app
+        .api(
+            Method::PATCH,
+            &format!("clients/{cid}"),
+            Some(json!({"name": "m2m renamed"})),
+        )
+        .await?;
+    assert_eq!(s, 200);
+    let rows = app.store().chain_rows(0, i64::MAX, 100_000).await?;
+    assert!(rows.iter().all(|r| !r.details.contains(&secret)));
+    assert!(rows
+        .iter()
+        .any(|r| r.details.contains("\"m2m renamed\"") && r.details.contains("\"before\"")));
+    Ok(())
+}
