@@ -31,6 +31,7 @@ pub struct Entry<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub organization_id: Option<&'a str>,
+    pub resource: Option<&'a str>,
     /// The details JSON exactly as stored.
     pub details: &'a str,
 }
@@ -53,6 +54,7 @@ impl<'a> Entry<'a> {
             ip: e.ip.as_deref(),
             user_agent: e.user_agent.as_deref(),
             organization_id: e.organization_id.as_deref(),
+            resource: e.resource.as_deref(),
             details,
         }
     }
@@ -86,6 +88,7 @@ pub fn canonical(e: &Entry<'_>, buf: &mut Vec<u8>) {
         e.ip,
         e.user_agent,
         e.organization_id,
+        e.resource,
         Some(e.details),
     ] {
         put(buf, f);
@@ -133,6 +136,7 @@ mod tests {
             ip: None,
             user_agent: None,
             organization_id: None,
+            resource: None,
             details,
         }
     }

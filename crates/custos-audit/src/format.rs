@@ -22,6 +22,7 @@ pub fn log_json(r: &AuditRecord) -> Value {
         ("user_name", &e.user_name),
         ("connection", &e.connection),
         ("organization_id", &e.organization_id),
+        ("resource", &e.resource),
         ("audience", &e.audience),
         ("scope", &e.scope),
         ("ip", &e.ip),
@@ -40,7 +41,7 @@ pub fn stream_item(r: &AuditRecord) -> Value {
 }
 
 /// CSV header matching [`csv_row`].
-pub const CSV_HEADER: &str = "log_id,date,type,description,client_id,client_name,user_id,user_name,connection,organization_id,audience,scope,ip,user_agent,details\r\n";
+pub const CSV_HEADER: &str = "log_id,date,type,description,client_id,client_name,user_id,user_name,connection,organization_id,resource,audience,scope,ip,user_agent,details\r\n";
 
 fn csv_cell(out: &mut String, text: &str) {
     // Spreadsheets execute cells starting with these as formulas; a leading quote neutralises
@@ -66,7 +67,7 @@ pub fn csv_row(r: &AuditRecord) -> String {
     let details = e.details.to_string();
     let date = iso8601(e.date);
     let log_id = r.log_id();
-    let cells: [Option<&str>; 15] = [
+    let cells: [Option<&str>; 16] = [
         Some(log_id.as_str()),
         Some(date.as_str()),
         Some(e.event_type.code()),
@@ -77,6 +78,7 @@ pub fn csv_row(r: &AuditRecord) -> String {
         e.user_name.as_deref(),
         e.connection.as_deref(),
         e.organization_id.as_deref(),
+        e.resource.as_deref(),
         e.audience.as_deref(),
         e.scope.as_deref(),
         e.ip.as_deref(),
@@ -142,14 +144,15 @@ pub fn cef_line(r: &AuditRecord, version: &str) -> String {
         ("client_name", &e.client_name),
         ("connection", &e.connection),
         ("organization_id", &e.organization_id),
+        ("resource", &e.resource),
     ] {
         if let Some(v) = v {
             labelled += 1;
             ext.push((
-                ["cs1Label", "cs2Label", "cs3Label", "cs4Label"][labelled - 1],
+                ["cs1Label", "cs2Label", "cs3Label", "cs4Label", "cs5Label"][labelled - 1],
                 label.to_owned(),
             ));
-            ext.push((["cs1", "cs2", "cs3", "cs4"][labelled - 1], v.clone()));
+            ext.push((["cs1", "cs2", "cs3", "cs4", "cs5"][labelled - 1], v.clone()));
         }
     }
     ext.push(("msg", e.details.to_string()));

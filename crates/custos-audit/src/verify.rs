@@ -165,6 +165,7 @@ mod tests {
             ip: None,
             user_agent: None,
             organization_id: None,
+            resource: None,
             details: &r.details,
         }
     }

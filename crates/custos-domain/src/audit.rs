@@ -258,6 +258,9 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     /// The organization (B2B tenant) the event happened in, when there is one.
     pub organization_id: Option<String>,
+    /// The protected resource an access decision concerned (`type:id`, e.g. `patient:123`), so
+    /// "every access to patient X's records" is one indexed query.
+    pub resource: Option<String>,
     /// Type-specific details. Never passwords, secrets, tokens or hashes.
     pub details: serde_json::Value,
 }
@@ -278,6 +281,7 @@ impl AuditEvent {
             ip: None,
             user_agent: None,
             organization_id: None,
+            resource: None,
             details: serde_json::Value::Object(Default::default()),
         }
     }

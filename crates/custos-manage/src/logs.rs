@@ -70,6 +70,11 @@ pub const LOG_FIELDS: &[Field] = &[
         kind: FieldKind::Text,
     },
     Field {
+        name: "resource",
+        column: "resource",
+        kind: FieldKind::Text,
+    },
+    Field {
         name: "audience",
         column: "audience",
         kind: FieldKind::Text,

@@ -19,13 +19,13 @@ use crate::{
     get_i64, get_json, get_opt_str, get_str, Dialect, Page, Result, Store, StoreError, Tx,
 };
 
-const COLUMNS: usize = 16;
-/// Rows per INSERT statement: 64 × 16 placeholders stays far below both engines' limits.
+const COLUMNS: usize = 17;
+/// Rows per INSERT statement: 64 × 17 placeholders stays far below both engines' limits.
 const CHUNK: usize = 64;
 
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO audit_log (seq, log_type, date, description, client_id, client_name, user_id, user_name, connection, audience, scope, ip, user_agent, organization_id, details, hash) VALUES ",
+        "INSERT INTO audit_log (seq, log_type, date, description, client_id, client_name, user_id, user_name, connection, audience, scope, ip, user_agent, organization_id, resource, details, hash) VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
@@ -90,6 +90,7 @@ pub(crate) async fn chain_append(
                 .bind(&e.ip)
                 .bind(&e.user_agent)
                 .bind(&e.organization_id)
+                .bind(&e.resource)
                 .bind(&details[at + i])
                 .bind(hash);
         }
@@ -209,7 +210,7 @@ pub struct AuditQuery {
     pub count: bool,
 }
 
-const SELECT: &str = "SELECT seq, log_type, date, description, client_id, client_name, user_id, user_name, connection, audience, scope, ip, user_agent, organization_id, details FROM audit_log";
+const SELECT: &str = "SELECT seq, log_type, date, description, client_id, client_name, user_id, user_name, connection, audience, scope, ip, user_agent, organization_id, resource, details FROM audit_log";
 
 fn record(row: &AnyRow) -> Result<AuditRecord> {
     let log_type = get_str(row, "log_type")?;
@@ -227,6 +228,7 @@ fn record(row: &AnyRow) -> Result<AuditRecord> {
     event.ip = get_opt_str(row, "ip")?;
     event.user_agent = get_opt_str(row, "user_agent")?;
     event.organization_id = get_opt_str(row, "organization_id")?;
+    event.resource = get_opt_str(row, "resource")?;
     event.details = get_json(row, "details")?;
     Ok(AuditRecord {
         seq: get_i64(row, "seq")?,
@@ -264,6 +266,7 @@ pub struct ChainRow {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub organization_id: Option<String>,
+    pub resource: Option<String>,
     pub details: String,
     pub hash: Option<String>,
 }
@@ -285,6 +288,7 @@ impl ChainRow {
             ip: self.ip.as_deref(),
             user_agent: self.user_agent.as_deref(),
             organization_id: self.organization_id.as_deref(),
+            resource: self.resource.as_deref(),
             details: &self.details,
         }
     }
@@ -310,8 +314,9 @@ impl ChainRow {
             ip: o(11)?,
             user_agent: o(12)?,
             organization_id: o(13)?,
-            details: s(14)?,
-            hash: o(15)?,
+            resource: o(14)?,
+            details: s(15)?,
+            hash: o(16)?,
         })
     }
 }
@@ -422,7 +427,7 @@ impl Store {
     /// Raw rows with their hashes, `after < seq <= through`, oldest first, at most `limit`.
     pub async fn chain_rows(&self, after: i64, through: i64, limit: i64) -> Result<Vec<ChainRow>> {
         let rows = sqlx::query(
-            "SELECT seq, log_type, date, description, client_id, client_name, user_id, user_name, connection, audience, scope, ip, user_agent, organization_id, details, hash FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+            "SELECT seq, log_type, date, description, client_id, client_name, user_id, user_name, connection, audience, scope, ip, user_agent, organization_id, resource, details, hash FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
         )
         .bind(after)
         .bind(through)

@@ -50,6 +50,19 @@ impl Dialect {
             Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
             Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
         };
-        sql.replace("{serial_pk}", serial)
+        // Lines starting `--pg ` are PostgreSQL-only statements (SQLite drops them).
+        let lines: Vec<String> = sql
+            .lines()
+            .filter_map(|l| match (self, l.strip_prefix("--pg ")) {
+                (Dialect::Postgres, Some(rest)) => Some(rest.to_owned()),
+                (Dialect::Sqlite, Some(_)) => None,
+                _ => Some(l.to_owned()),
+            })
+            .collect();
+        let mut out = lines.join("\n");
+        if sql.ends_with('\n') {
+            out.push('\n');
+        }
+        out.replace("{serial_pk}", serial)
     }
 }

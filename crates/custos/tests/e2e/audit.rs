@@ -554,3 +554,80 @@ async fn management_writes_record_before_and_after_without_secrets() -> TestResu
         .any(|r| r.details.contains("\"m2m renamed\"") && r.details.contains("\"before\"")));
     Ok(())
 }
+
+#[tokio::test]
+async fn every_access_to_one_patient_in_march_is_one_query() -> TestResult {
+    use custos_domain::audit::{AuditEvent, EventType};
+    let app = TestApp::start().await?;
+    let march = custos_domain::parse_iso8601("2026-03-14T09:30:00Z").ok_or("date")?;
+    let april = custos_domain::parse_iso8601("2026-04-01T00:00:00Z").ok_or("date")?;
+    for (t, user, resource, date) in [
+        (
+            EventType::AccessAllowed,
+            "auth0|dr-house",
+            "patient:42",
+            march,
+        ),
+        (
+            EventType::AccessDenied,
+            "auth0|dr-evil",
+            "patient:42",
+            march + 1000,
+        ),
+        (
+            EventType::AccessAllowed,
+            "auth0|dr-house",
+            "patient:7",
+            march,
+        ),
+        (
+            EventType::AccessAllowed,
+            "auth0|dr-house",
+            "patient:42",
+            april,
+        ),
+    ] {
+        let mut ev = AuditEvent::new(t, date);
+        ev.user_id = Some(user.into());
+        ev.resource = Some(resource.into());
+        app.store().append_audit(ev).await?;
+    }
+    let q = "resource:\"patient:42\" AND date:[2026-03-01 TO 2026-03-31]";
+    let (s, logs) = app
+        .api(
+            Method::GET,
+            &format!(
+                "logs?q={}&sort=date:1",
+                url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+            ),
+            None,
+        )
+        .await?;
+    assert_eq!(s, 200, "{logs}");
+    let got: Vec<(String, String)> = logs
+        .as_array()
+        .ok_or("array")?
+        .iter()
+        .map(|l| {
+            (
+                l["type"].as_str().unwrap_or_default().to_owned(),
+                l["user_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "custos_access_allowed".to_owned(),
+                "auth0|dr-house".to_owned()
+            ),
+            (
+                "custos_access_denied".to_owned(),
+                "auth0|dr-evil".to_owned()
+            )
+        ]
+    );
+    assert_eq!(logs[0]["resource"], "patient:42");
+    Ok(())
+}
