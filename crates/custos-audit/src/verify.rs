@@ -22,6 +22,8 @@ pub enum Finding {
     Rewritten { after: i64, seq: i64 },
     /// A checkpoint's signature is invalid or its key unknown.
     BadCheckpoint { seq: i64, reason: String },
+    /// An archive of purged records is missing, altered, or does not chain.
+    BadArchive { seq: i64, reason: String },
 }
 
 fn log_id(seq: i64) -> String {
@@ -35,7 +37,8 @@ impl Finding {
             Finding::Mismatch { seq }
             | Finding::Removed { seq, .. }
             | Finding::Unchained { seq }
-            | Finding::BadCheckpoint { seq, .. } => *seq,
+            | Finding::BadCheckpoint { seq, .. }
+            | Finding::BadArchive { seq, .. } => *seq,
             Finding::Rewritten { after, .. } => after + 1,
         }
     }
@@ -72,6 +75,11 @@ impl fmt::Display for Finding {
             Finding::BadCheckpoint { seq, reason } => {
                 write!(f, "checkpoint at seq {seq} is not valid: {reason}")
             }
+            Finding::BadArchive { seq, reason } => write!(
+                f,
+                "the archive starting at seq {seq} (log_id {}) is not valid: {reason}",
+                log_id(*seq)
+            ),
         }
     }
 }

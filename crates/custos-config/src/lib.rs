@@ -44,6 +44,8 @@ pub struct Settings {
     pub stream_backoff_ms: u64,
     /// Continuous failure after which a log stream is suspended until an operator resumes it.
     pub stream_suspend_hours: f64,
+    /// Where audit records past their retention are archived before they are purged.
+    pub audit_archive_dir: PathBuf,
 }
 
 impl Settings {
@@ -84,6 +86,7 @@ struct FileConfig {
     audit_checkpoint_seconds: Option<u64>,
     stream_backoff_ms: Option<u64>,
     stream_suspend_hours: Option<f64>,
+    audit_archive_dir: Option<String>,
 }
 
 /// The environment variables Custos reads.
@@ -103,6 +106,7 @@ pub const ENV_VARS: &[&str] = &[
     "CUSTOS_AUDIT_CHECKPOINT_SECONDS",
     "CUSTOS_STREAM_BACKOFF_MS",
     "CUSTOS_STREAM_SUSPEND_HOURS",
+    "CUSTOS_AUDIT_ARCHIVE_DIR",
 ];
 
 impl Settings {
@@ -259,7 +263,11 @@ impl Settings {
                 })
             }
         };
+        let audit_archive_dir: PathBuf = pick("CUSTOS_AUDIT_ARCHIVE_DIR", fc.audit_archive_dir)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("audit-archive"));
         Ok(Self {
+            audit_archive_dir,
             audit_checkpoint_seconds: whole(
                 "CUSTOS_AUDIT_CHECKPOINT_SECONDS",
                 fc.audit_checkpoint_seconds,

@@ -22,6 +22,7 @@ pub mod dialect;
 mod keys;
 mod migrations;
 mod oauth;
+mod retention;
 pub mod search;
 mod streams;
 mod users;
@@ -34,6 +35,7 @@ use thiserror::Error;
 
 pub use audit::{AuditKeyRow, AuditQuery, AuditWriter, ChainRow};
 pub use dialect::Dialect;
+pub use retention::{ArchiveRow, AuditPolicy};
 pub use streams::StreamRow;
 pub use users::UserPatch;
 

@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_chain",
         include_str!("../migrations/0003_audit_chain.sql"),
     ),
+    (
+        4,
+        "audit_retention",
+        include_str!("../migrations/0004_audit_retention.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {

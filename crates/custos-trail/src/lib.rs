@@ -11,6 +11,7 @@
 pub mod checkpoints;
 pub mod export;
 pub mod keys;
+pub mod retention;
 pub mod streams;
 pub mod verify;
 
@@ -59,11 +60,13 @@ impl Runtime {
         clock: Arc<dyn Clock>,
         checkpoint_every: Duration,
         stream_settings: streams::StreamSettings,
+        archive_dir: Option<std::path::PathBuf>,
     ) -> Result<Self> {
         let signer = Arc::new(keys::current(&store, &master, clock.now_ms()).await?);
         let streams = streams::Streams::new(store.clone(), master, clock.clone(), stream_settings)?;
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let tasks = vec![
+        let (store_for_retention, clock_for_retention) = (store.clone(), clock.clone());
+        let mut tasks = vec![
             tokio::spawn(checkpoints::run(
                 store,
                 signer.clone(),
@@ -71,8 +74,16 @@ impl Runtime {
                 checkpoint_every,
                 stop_rx.clone(),
             )),
-            tokio::spawn(streams.clone().run(stop_rx)),
+            tokio::spawn(streams.clone().run(stop_rx.clone())),
         ];
+        if let Some(dir) = archive_dir {
+            tasks.push(tokio::spawn(retention_loop(
+                store_for_retention,
+                dir,
+                clock_for_retention,
+                stop_rx,
+            )));
+        }
         Ok(Self {
             streams,
             signer,
@@ -86,6 +97,41 @@ impl Runtime {
         let _ = self.stop.send(true);
         for t in self.tasks.lock().await.drain(..) {
             let _ = t.await;
+        }
+    }
+}
+
+/// Archives what is past retention a minute after start-up and then daily.
+async fn retention_loop(
+    store: Store,
+    dir: std::path::PathBuf,
+    clock: Arc<dyn Clock>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        wait = Duration::from_secs(24 * 3600);
+        let mut ev = custos_domain::audit::AuditEvent::new(
+            custos_domain::audit::EventType::AuditArchived,
+            clock.now_ms(),
+        );
+        ev.client_id = Some("system".into());
+        match retention::archive(&store, &dir, clock.now_ms(), ev).await {
+            Ok(retention::Outcome::Archived(rows)) => {
+                tracing::info!(
+                    archives = rows.len(),
+                    "archived audit records past retention"
+                )
+            }
+            Ok(retention::Outcome::Held { due_through }) => {
+                tracing::info!(due_through, "legal hold: audit records past retention kept")
+            }
+            Ok(retention::Outcome::NothingDue) => {}
+            Err(e) => tracing::error!(error = %e, "audit archive failed"),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct VerifyOptions {
     pub external: Vec<Checkpoint>,
     /// Parallel readers.
     pub threads: usize,
+    /// Where archived records are; when given, archive files are re-checked too.
+    pub archive_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for VerifyOptions {
@@ -32,6 +34,7 @@ impl Default for VerifyOptions {
             to: None,
             external: Vec::new(),
             threads: 2,
+            archive_dir: None,
         }
     }
 }
@@ -43,6 +46,9 @@ pub struct Report {
     pub to: i64,
     pub records: u64,
     pub checkpoints: usize,
+    /// Archives accounted for (and, with `archive_dir`, re-checked).
+    pub archives: usize,
+    pub archived_records: u64,
     pub head: i64,
     pub finding: Option<Finding>,
 }
@@ -56,9 +62,18 @@ fn earliest(a: Option<Finding>, b: Option<Finding>) -> Option<Finding> {
     }
 }
 
-async fn stored_hash(store: &Store, seq: i64) -> Result<std::result::Result<Hash, Finding>> {
+async fn stored_hash(
+    store: &Store,
+    seq: i64,
+    archived: Option<(i64, Hash)>,
+) -> Result<std::result::Result<Hash, Finding>> {
     if seq == 0 {
         return Ok(Ok(GENESIS));
+    }
+    if let Some((last, hash)) = archived {
+        if seq == last {
+            return Ok(Ok(hash));
+        }
     }
     Ok(match store.audit_hash(seq).await? {
         None => Err(Finding::Removed { seq, through: seq }),
@@ -72,9 +87,16 @@ async fn check_range(
     first: i64,
     last: i64,
     pins: Arc<HashMap<i64, (Hash, i64)>>,
+    archived: Option<(i64, Hash)>,
 ) -> Result<(u64, Option<Finding>)> {
-    let prev = match stored_hash(&store, first - 1).await? {
+    let prev = match stored_hash(&store, first - 1, archived).await? {
         Ok(h) => h,
+        Err(Finding::Removed { seq, .. }) => {
+            // The predecessor is gone: say how far the removal runs into this range.
+            let next = store.chain_rows(first - 1, last, 1).await?;
+            let through = next.first().map_or(last, |r| r.seq - 1);
+            return Ok((0, Some(Finding::Removed { seq, through })));
+        }
         Err(f) => return Ok((0, Some(f))),
     };
     let mut checker = ChainChecker::new(first, prev, &pins);
@@ -137,7 +159,6 @@ pub async fn verify(
 
     // Checkpoints: each must be signed by a known key; together they pin the chain.
     let mut all = store.checkpoints().await?;
-    let external = opts.external.len();
     all.extend(opts.external.iter().cloned());
     all.sort_by_key(|c| c.seq);
     let mut pins: HashMap<i64, (Hash, i64)> = HashMap::new();
@@ -184,7 +205,42 @@ pub async fn verify(
         finding = earliest(finding, Some(Finding::Mismatch { seq: head + 1 }));
     }
 
-    let from = opts.from.unwrap_or(1).max(1);
+    // Purged records are accounted for by archive rows, contiguous from the first record.
+    let archives = store.audit_archives().await?;
+    let mut expected_first = 1;
+    let mut expected_prev = GENESIS;
+    let mut archived_records = 0;
+    for a in &archives {
+        if a.first_seq != expected_first {
+            finding = earliest(
+                finding,
+                Some(Finding::Removed {
+                    seq: expected_first,
+                    through: a.first_seq - 1,
+                }),
+            );
+        }
+        if from_hex(&a.prev_hash) != Some(expected_prev) {
+            finding = earliest(
+                finding,
+                Some(Finding::BadArchive {
+                    seq: a.first_seq,
+                    reason: "it does not continue the previous archive's chain".into(),
+                }),
+            );
+        }
+        if let Some(dir) = &opts.archive_dir {
+            match crate::retention::check_file(dir, a, &pins) {
+                Ok(n) => archived_records += n,
+                Err(f) => finding = earliest(finding, Some(f)),
+            }
+        }
+        expected_first = a.last_seq + 1;
+        expected_prev = from_hex(&a.last_hash).unwrap_or([0xff; 32]);
+    }
+    let archived = archives.last().map(|a| (a.last_seq, expected_prev));
+
+    let from = opts.from.unwrap_or(expected_first).max(expected_first);
     let to = opts.to.unwrap_or(max).min(max);
     let pins = Arc::new(pins);
     let mut records = 0;
@@ -200,22 +256,39 @@ pub async fn verify(
                 start,
                 end,
                 pins.clone(),
+                archived,
             )));
             start = end + 1;
         }
+        let mut found: Option<Finding> = None;
         for t in tasks {
             let (n, f) = t
                 .await
                 .map_err(|e| crate::TrailError::Invalid(format!("verifier task failed: {e}")))??;
             records += n;
-            finding = earliest(finding, f);
+            // Ranges are checked in order: a removal running to the end of one range and on
+            // from the start of the next is one removal.
+            found = match (found, f) {
+                (
+                    Some(Finding::Removed { seq, through }),
+                    Some(Finding::Removed {
+                        seq: next,
+                        through: to,
+                    }),
+                ) if next <= through + 1 => Some(Finding::Removed { seq, through: to }),
+                (Some(a), _) => Some(a),
+                (None, f) => f,
+            };
         }
+        finding = earliest(finding, found);
     }
     Ok(Report {
         from,
         to,
         records,
-        checkpoints: all.len() - external + external,
+        checkpoints: all.len(),
+        archives: archives.len(),
+        archived_records,
         head,
         finding,
     })

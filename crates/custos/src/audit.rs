@@ -38,6 +38,23 @@ pub enum AuditCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Do not re-check archive files (their rows are still accounted for).
+        #[arg(long)]
+        skip_archives: bool,
+    },
+    /// Archive and purge records past the retention period now (`serve` does it daily).
+    Archive,
+    /// Show or change the retention policy and legal hold.
+    Retention {
+        /// Keep records in the database this many days (default 2557, about 7 years).
+        #[arg(long)]
+        days: Option<i64>,
+        /// Suspend (on) or allow (off) purging.
+        #[arg(long, value_parser = ["on", "off"])]
+        legal_hold: Option<String>,
+        /// Why the hold was placed (recorded in the trail).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Sign a checkpoint of the current chain head now and print it (JSON), to keep elsewhere.
     Checkpoint {
@@ -110,6 +127,7 @@ pub async fn run(s: Settings, cmd: &AuditCommand) -> anyhow::Result<()> {
             checkpoints,
             threads,
             json: as_json,
+            skip_archives,
         } => {
             let mut external = Vec::new();
             for p in checkpoints {
@@ -120,6 +138,8 @@ pub async fn run(s: Settings, cmd: &AuditCommand) -> anyhow::Result<()> {
                 to: to.as_deref().map(|v| parse_seq(v, "to")).transpose()?,
                 external,
                 threads: (*threads).clamp(1, 64),
+                archive_dir: (!*skip_archives && s.audit_archive_dir.exists())
+                    .then(|| s.audit_archive_dir.clone()),
             };
             // Verification only reads: it never creates a master key or an audit key.
             let master = boot::existing_master_key(&s)?;
@@ -140,6 +160,8 @@ pub async fn run(s: Settings, cmd: &AuditCommand) -> anyhow::Result<()> {
                         "to_log_id": format!("{:020}", report.to),
                         "records": report.records,
                         "checkpoints": report.checkpoints,
+                        "archives": report.archives,
+                        "archived_records_rechecked": report.archived_records,
                         "head_seq": report.head,
                         "first_bad_seq": report.finding.as_ref().map(|f| f.seq()),
                         "first_bad_log_id": report.finding.as_ref().map(|f| format!("{:020}", f.seq())),
@@ -153,8 +175,8 @@ pub async fn run(s: Settings, cmd: &AuditCommand) -> anyhow::Result<()> {
                 None => {
                     if !*as_json {
                         println!(
-                            "audit log intact: {} records (seq {}..{}), {} checkpoints verified in {:.2?}",
-                            report.records, report.from, report.to, report.checkpoints, elapsed
+                            "audit log intact: {} records (seq {}..{}), {} checkpoints, {} archives ({} archived records re-checked) verified in {:.2?}",
+                            report.records, report.from, report.to, report.checkpoints, report.archives, report.archived_records, elapsed
                         );
                     }
                     Ok(())
@@ -222,6 +244,69 @@ pub async fn run(s: Settings, cmd: &AuditCommand) -> anyhow::Result<()> {
                     let _ = writeln!(std::io::stderr(), "{text}");
                 }
             }
+            Ok(())
+        }
+        AuditCommand::Archive => {
+            let booted = boot::boot(&s, &s.issuer).await?;
+            let store = booted.provider.store.clone();
+            let mut ev = cli_event();
+            ev.event_type = EventType::AuditArchived;
+            let r = custos_trail::retention::archive(
+                &store,
+                &s.audit_archive_dir,
+                SystemClock.now_ms(),
+                ev,
+            )
+            .await;
+            store.close().await;
+            match r? {
+                custos_trail::retention::Outcome::NothingDue => {
+                    println!("nothing is past the retention period")
+                }
+                custos_trail::retention::Outcome::Held { due_through } => println!(
+                    "legal hold: records through log_id {due_through:020} are due but kept"
+                ),
+                custos_trail::retention::Outcome::Archived(rows) => {
+                    for a in rows {
+                        println!(
+                            "archived log_id {:020}..{:020} ({} records) to {} (sha256 {})",
+                            a.first_seq,
+                            a.last_seq,
+                            a.records,
+                            s.audit_archive_dir.join(&a.file).display(),
+                            a.sha256
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        AuditCommand::Retention {
+            days,
+            legal_hold,
+            reason,
+        } => {
+            let booted = boot::boot(&s, &s.issuer).await?;
+            let store = booted.provider.store.clone();
+            let r = if days.is_none() && legal_hold.is_none() {
+                store.audit_policy().await.map_err(anyhow::Error::from)
+            } else {
+                custos_trail::retention::set_policy(
+                    &store,
+                    *days,
+                    legal_hold.as_deref().map(|h| (h == "on", reason.clone())),
+                    SystemClock.now_ms(),
+                    cli_event(),
+                )
+                .await
+                .map_err(anyhow::Error::from)
+            };
+            store.close().await;
+            let p = r?;
+            println!(
+                "{}",
+                json!({"retention_days": p.retention_days, "legal_hold": p.legal_hold, "hold_reason": p.hold_reason})
+            );
             Ok(())
         }
         AuditCommand::RotateKey => {

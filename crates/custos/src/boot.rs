@@ -158,6 +158,7 @@ pub async fn start_trail(
         provider.clock.clone(),
         std::time::Duration::from_secs(settings.audit_checkpoint_seconds),
         stream_settings(settings),
+        Some(settings.audit_archive_dir.clone()),
     )
     .await
     .context("starting the audit trail")

@@ -631,3 +631,123 @@ async fn every_access_to_one_patient_in_march_is_one_query() -> TestResult {
     assert_eq!(logs[0]["resource"], "patient:42");
     Ok(())
 }
+
+fn event() -> custos_domain::audit::AuditEvent {
+    custos_domain::audit::AuditEvent::new(custos_domain::audit::EventType::ConfigChanged, 0)
+}
+
+#[tokio::test]
+async fn retention_archives_then_purges_and_verify_still_checks_the_archive() -> TestResult {
+    use custos_domain::Clock as _;
+    use custos_trail::retention::{archive, set_policy, Outcome};
+    let (app, _) = app_with_records(5).await?;
+    let dir = tempfile::tempdir()?;
+    let now = || app.clock.now_ms();
+    // The default keeps records for about seven years.
+    assert_eq!(app.store().audit_policy().await?.retention_days, 2557);
+    assert_eq!(
+        archive(app.store(), dir.path(), now(), event()).await?,
+        Outcome::NothingDue
+    );
+    set_policy(app.store(), Some(1), None, now(), event()).await?;
+    app.advance(2 * 86_400);
+    let before = app.store().audit_max_seq().await?;
+    let Outcome::Archived(rows) = archive(app.store(), dir.path(), now(), event()).await? else {
+        return Err("expected an archive".into());
+    };
+    assert_eq!((rows[0].first_seq, rows[0].last_seq), (1, before));
+    assert_eq!(
+        app.store().chain_rows(0, before, 10).await?.len(),
+        0,
+        "purged"
+    );
+    // (The management token expired when the clock moved: read the trail directly.)
+    let rows_now = app.store().chain_rows(0, i64::MAX, 1000).await?;
+    let archived = rows_now
+        .iter()
+        .find(|r| r.log_type == "custos_audit_archived")
+        .ok_or("no archive record")?;
+    assert!(
+        archived.details.contains(&format!("\"records\":{before}")),
+        "{}",
+        archived.details
+    );
+    let opts = custos_trail::verify::VerifyOptions {
+        archive_dir: Some(dir.path().to_owned()),
+        ..Default::default()
+    };
+    let report = custos_trail::verify::verify(app.store(), None, &opts).await?;
+    assert_eq!(report.finding, None);
+    assert_eq!(report.archived_records, before as u64);
+    assert_eq!(
+        app.verify_chain().await?,
+        None,
+        "without the files, the rows account for the gap"
+    );
+
+    // An altered archive file is caught; so is a deleted archive row.
+    let file = dir.path().join(&rows[0].file);
+    let mut bytes = std::fs::read(&file)?;
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&file, bytes)?;
+    let report = custos_trail::verify::verify(app.store(), None, &opts).await?;
+    assert!(
+        matches!(report.finding, Some(Finding::BadArchive { seq: 1, .. })),
+        "{:?}",
+        report.finding
+    );
+    let admin = Admin::connect(&app.db_url).await?;
+    admin.execute("DELETE FROM audit_archives").await?;
+    assert_eq!(
+        app.verify_chain().await?,
+        Some(Finding::Removed {
+            seq: 1,
+            through: before
+        })
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_legal_hold_suspends_purging() -> TestResult {
+    use custos_domain::Clock as _;
+    use custos_trail::retention::{archive, set_policy, Outcome};
+    let (app, _) = app_with_records(3).await?;
+    let dir = tempfile::tempdir()?;
+    let now = app.clock.now_ms();
+    set_policy(
+        app.store(),
+        Some(1),
+        Some((true, Some("litigation 2026-17".into()))),
+        now,
+        event(),
+    )
+    .await?;
+    app.advance(3 * 86_400);
+    let before = app.store().audit_max_seq().await?;
+    let outcome = archive(app.store(), dir.path(), app.clock.now_ms(), event()).await?;
+    assert!(matches!(outcome, Outcome::Held { .. }), "{outcome:?}");
+    assert_eq!(
+        app.store().chain_rows(0, i64::MAX, 1000).await?.len() as i64,
+        before
+    );
+    let rows = app.store().chain_rows(0, i64::MAX, 1000).await?;
+    assert!(
+        rows.iter()
+            .any(|r| r.log_type == "custos_config_changed"
+                && r.details.contains("litigation 2026-17"))
+    );
+    // Lifting the hold lets the archive run.
+    set_policy(
+        app.store(),
+        None,
+        Some((false, None)),
+        app.clock.now_ms(),
+        event(),
+    )
+    .await?;
+    let outcome = archive(app.store(), dir.path(), app.clock.now_ms(), event()).await?;
+    assert!(matches!(outcome, Outcome::Archived(_)), "{outcome:?}");
+    Ok(())
+}

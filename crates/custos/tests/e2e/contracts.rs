@@ -99,10 +99,12 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
     let tables: std::collections::BTreeSet<&str> =
         sqlite_cols.iter().map(|(t, _)| t.as_str()).collect();
     let expected = [
+        "audit_archives",
         "audit_checkpoints",
         "audit_head",
         "audit_keys",
         "audit_log",
+        "audit_policy",
         "auth_codes",
         "client_grants",
         "clients",

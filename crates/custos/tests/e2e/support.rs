@@ -109,6 +109,7 @@ impl TestApp {
                     poll: std::time::Duration::from_millis(100),
                     ..Default::default()
                 },
+                None,
             )
             .await?,
         );
