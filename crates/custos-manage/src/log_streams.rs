@@ -14,7 +14,12 @@ use serde_json::{json, Map, Value};
 use crate::body::Body;
 use crate::{ApiError, Manager};
 
-const SECRET_FIELDS: &[&str] = &["httpAuthorization", "splunkToken", "datadogApiKey"];
+const SECRET_FIELDS: &[&str] = &[
+    "httpAuthorization",
+    "splunkToken",
+    "datadogApiKey",
+    "natsToken",
+];
 
 impl From<TrailError> for ApiError {
     fn from(e: TrailError) -> Self {

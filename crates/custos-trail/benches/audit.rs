@@ -258,6 +258,17 @@ fn event(i: u64, total: u64, rng: &mut Rng) -> AuditEvent {
     e
 }
 
+/// A new, empty database (any earlier one of that name is removed).
+async fn open_fresh(dir: &Path, name: &str) -> BenchResult<Store> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.join(format!("{name}{suffix}"));
+        if path.exists() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    open(dir, name).await
+}
+
 async fn open(dir: &Path, name: &str) -> BenchResult<Store> {
     let path = dir.join(name);
     Ok(Store::connect(&format!("sqlite://{}", path.display())).await?)
@@ -406,7 +417,7 @@ async fn bench_append(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResul
     out.line("| append | records | seconds | records/s |".into());
     out.line("| --- | ---: | ---: | ---: |".into());
     for concurrency in [1usize, 16, 64, 256] {
-        let store = open(dir, &format!("append-{concurrency}.db")).await?;
+        let store = open_fresh(dir, &format!("append-{concurrency}.db")).await?;
         let (records, elapsed) =
             append_run(&store, concurrency, cfg.append_max, cfg.append_seconds).await?;
         store.close().await;
@@ -417,7 +428,7 @@ async fn bench_append(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResul
             thousands(rate(records, elapsed))
         ));
     }
-    let store = open(dir, "append-tx.db").await?;
+    let store = open_fresh(dir, "append-tx.db").await?;
     let (records, elapsed) = tx_run(&store, cfg.append_max, cfg.append_seconds).await?;
     store.close().await;
     out.line(format!(
@@ -434,9 +445,17 @@ const FILL_TASKS: usize = 2048;
 
 async fn bench_verify(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResult<()> {
     let n = cfg.verify_records;
-    let store = open(dir, &format!("verify-{n}.db")).await?;
+    let name = format!("verify-{n}.db");
+    let mut store = open(dir, &name).await?;
     let (head, _) = store.audit_head().await?;
-    if head as u64 != n {
+    if head as u64 == n {
+        out.line(format!(
+            "verify: reusing {name} with {} records",
+            thousands(n)
+        ));
+    } else {
+        store.close().await;
+        store = open_fresh(dir, &name).await?;
         let elapsed = fill(&store, n, FILL_TASKS, "verify fill").await?;
         out.line(format!(
             "verify fill: {} records in {:.1} s ({} records/s, append_audit, {FILL_TASKS} tasks)",
@@ -493,6 +512,8 @@ async fn bench_search(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResul
         ));
         store
     } else {
+        store.close().await;
+        let store = open_fresh(dir, &name).await?;
         let elapsed = fill(&store, n, FILL_TASKS, "search fill").await?;
         out.line(format!(
             "search fill: {} records in {:.1} s ({} records/s, append_audit, {FILL_TASKS} tasks)",

@@ -59,7 +59,7 @@ impl Default for StreamSettings {
 }
 
 /// The stream types Custos delivers to.
-pub const TYPES: &[&str] = &["http", "splunk", "datadog", "syslog"];
+pub const TYPES: &[&str] = &["http", "splunk", "datadog", "syslog", "nats"];
 
 /// The sealing context of a stream's sink.
 pub fn sink_context(id: &str) -> String {
@@ -90,6 +90,14 @@ enum Sink {
         tls: Option<Arc<rustls::ClientConfig>>,
         server_name: String,
         app_name: String,
+    },
+    /// NATS JetStream: one message per record on `subject` (a subject per tenant), with
+    /// `Nats-Msg-Id` = `log_id` so JetStream itself drops re-sent duplicates.
+    Nats {
+        url: String,
+        subject: String,
+        stream: String,
+        token: Option<String>,
     },
 }
 
@@ -301,6 +309,47 @@ fn parse_sink(stream_type: &str, sink: &Value) -> Result<Sink> {
                 app_name: text(sink, "syslogAppName")?.unwrap_or_else(|| "custos".into()),
             })
         }
+        "nats" => {
+            let url = required(sink, "natsUrl")?;
+            if !(url.starts_with("nats://") || url.starts_with("tls://")) {
+                return Err(TrailError::Invalid(
+                    "sink.natsUrl must be a nats:// or tls:// URL".into(),
+                ));
+            }
+            let tenant = text(sink, "natsTenant")?.unwrap_or_else(|| "default".into());
+            let token_ok = |t: &str| {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            if !token_ok(&tenant) {
+                return Err(TrailError::Invalid(
+                    "sink.natsTenant may hold only letters, digits, - and _".into(),
+                ));
+            }
+            let subject =
+                text(sink, "natsSubject")?.unwrap_or_else(|| format!("custos.logs.{tenant}"));
+            if subject.is_empty()
+                || subject.contains(['*', '>', ' '])
+                || subject.split('.').any(str::is_empty)
+            {
+                return Err(TrailError::Invalid(
+                    "sink.natsSubject must be a literal subject like custos.logs.clinic-a".into(),
+                ));
+            }
+            let stream = text(sink, "natsStream")?.unwrap_or_else(|| "CUSTOS_LOGS".into());
+            if !token_ok(&stream) {
+                return Err(TrailError::Invalid(
+                    "sink.natsStream may hold only letters, digits, - and _".into(),
+                ));
+            }
+            Ok(Sink::Nats {
+                url,
+                subject,
+                stream,
+                token: text(sink, "natsToken")?.filter(|t| !t.is_empty()),
+            })
+        }
         other => Err(TrailError::Invalid(format!(
             "type must be one of {}; got {other}",
             TYPES.join(", ")
@@ -337,6 +386,7 @@ struct Deliverer {
     sink: Sink,
     http: reqwest::Client,
     syslog: Option<Box<dyn Conn>>,
+    nats: Option<async_nats::jetstream::Context>,
     settings: StreamSettings,
 }
 
@@ -394,6 +444,13 @@ impl Deliverer {
                     .body(format::datadog_body(records, &self.settings.hostname).to_string());
                 send(req).await
             }
+            Sink::Nats { .. } => {
+                let result = self.nats_batch(records).await;
+                if result.is_err() {
+                    self.nats = None;
+                }
+                result
+            }
             Sink::Syslog { .. } => {
                 let result = self.syslog_batch(records).await;
                 if result.is_err() {
@@ -403,6 +460,71 @@ impl Deliverer {
                 result
             }
         }
+    }
+
+    async fn nats_batch(&mut self, records: &[AuditRecord]) -> std::result::Result<(), String> {
+        let Sink::Nats {
+            url,
+            subject,
+            stream,
+            token,
+        } = &self.sink
+        else {
+            return Err("not a NATS sink".into());
+        };
+        if self.nats.is_none() {
+            let mut options = async_nats::ConnectOptions::new()
+                .connection_timeout(self.settings.request_timeout)
+                .request_timeout(Some(self.settings.request_timeout))
+                // Reconnecting is ours to do (with backoff and status), not the client's.
+                .max_reconnects(Some(0));
+            if let Some(t) = token {
+                options = options.token(t.clone());
+            }
+            let client =
+                tokio::time::timeout(self.settings.request_timeout, options.connect(url.as_str()))
+                    .await
+                    .map_err(|_| format!("connecting to {url} timed out"))?
+                    .map_err(|e| format!("connecting to {url}: {e}"))?;
+            let js = async_nats::jetstream::new(client);
+            // The stream is created when missing; an existing stream (or one an operator made
+            // over a wider subject) is used as it is.
+            if js.get_stream(stream.as_str()).await.is_err() {
+                if let Err(e) = js
+                    .create_stream(async_nats::jetstream::stream::Config {
+                        name: stream.clone(),
+                        subjects: vec![subject.clone()],
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    tracing::warn!(%stream, error = %e, "could not create the JetStream stream; publishing anyway");
+                }
+            }
+            self.nats = Some(js);
+        }
+        let Some(js) = self.nats.as_ref() else {
+            return Err("no connection".into());
+        };
+        let mut acks = Vec::with_capacity(records.len());
+        for r in records {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", r.log_id().as_str());
+            let payload = format::stream_item(r).to_string();
+            let ack = js
+                .publish_with_headers(subject.clone(), headers, payload.into())
+                .await
+                .map_err(|e| format!("publishing to {subject}: {e}"))?;
+            acks.push(ack);
+        }
+        // Delivered only once JetStream has stored (acknowledged) every message.
+        for ack in acks {
+            tokio::time::timeout(self.settings.request_timeout, ack)
+                .await
+                .map_err(|_| "JetStream acknowledgement timed out".to_owned())?
+                .map_err(|e| format!("JetStream did not store the message: {e}"))?;
+        }
+        Ok(())
     }
 
     async fn syslog_batch(&mut self, records: &[AuditRecord]) -> std::result::Result<(), String> {
@@ -602,6 +724,7 @@ impl Streams {
             sink,
             http: self.http.clone(),
             syslog: None,
+            nats: None,
             settings: self.settings.clone(),
         };
         let mut appended = self.store.watch_appends();
@@ -784,6 +907,22 @@ mod tests {
             Err("no certificate"),
         );
         check("eventbridge", json!({}), Err("type must be one of"));
+        check(
+            "nats",
+            json!({"natsUrl": "nats://127.0.0.1:4222", "natsTenant": "clinic-a"}),
+            Ok(()),
+        );
+        check("nats", json!({"natsUrl": "http://x"}), Err("nats://"));
+        check(
+            "nats",
+            json!({"natsUrl": "nats://x", "natsSubject": "custos.>"}),
+            Err("literal subject"),
+        );
+        check(
+            "nats",
+            json!({"natsUrl": "nats://x", "natsTenant": "a.b"}),
+            Err("natsTenant"),
+        );
     }
 
     #[test]
