@@ -513,3 +513,84 @@ mod futures_util_compat {
         Ok(out)
     }
 }
+
+#[tokio::test]
+async fn syslog_over_tls_with_a_private_ca() -> TestResult {
+    let app = TestApp::start().await?;
+    let (ca, cert, key) = test_ca()?;
+    let acceptor = tls_acceptor(&cert, &key)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let r2 = received.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let r3 = r2.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let mut r = BufReader::new(tls);
+                while let Some(msg) = frame(&mut r).await {
+                    let id = msg
+                        .split("log_id=\"")
+                        .nth(1)
+                        .and_then(|t| t.split('"').next())
+                        .unwrap_or_default()
+                        .to_owned();
+                    r3.lock().unwrap().push(id);
+                }
+            });
+        }
+    });
+    // Without the private CA the server is not trusted: nothing is sent, the status says why.
+    let (s, untrusted) = app
+        .api(
+            Method::POST,
+            "log-streams",
+            Some(
+                json!({"type": "syslog", "sink": {"syslogHost": "127.0.0.1", "syslogPort": port,
+                "syslogServerName": "localhost"}}),
+            ),
+        )
+        .await?;
+    assert_eq!(s, 200, "{untrusted}");
+    let (s, trusted) = app
+        .api(
+            Method::POST,
+            "log-streams",
+            Some(
+                json!({"type": "syslog", "sink": {"syslogHost": "127.0.0.1", "syslogPort": port,
+                "syslogTls": true, "syslogCaPem": ca, "syslogServerName": "localhost"}}),
+            ),
+        )
+        .await?;
+    assert_eq!(s, 200, "{trusted}");
+    let cursor: i64 = trusted["health"]["cursor_log_id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    burst(&app, 10).await?;
+    let last = app.store().audit_max_seq().await?;
+    wait_for("every event over TLS", 20, || {
+        let got = received.lock().unwrap();
+        got.iter()
+            .filter_map(|l| l.parse::<i64>().ok())
+            .collect::<BTreeSet<_>>()
+            .range(cursor + 1..=last)
+            .count() as i64
+            == last - cursor
+    })
+    .await?;
+    let bad = stream_row(&app, untrusted["id"].as_str().unwrap_or_default()).await?;
+    assert!(
+        bad.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("TLS"),
+        "{:?}",
+        bad.last_error
+    );
+    Ok(())
+}
