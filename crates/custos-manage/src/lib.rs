@@ -9,6 +9,7 @@ mod body;
 mod clients;
 mod error;
 mod grants;
+mod jobs;
 mod keys;
 mod log_streams;
 mod logs;

@@ -26,16 +26,16 @@ use tower_http::set_header::SetResponseHeaderLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub provider: Arc<Provider>,
-    /// Log-stream workers, told when streams change.
-    pub streams: Arc<custos_trail::streams::Streams>,
+    /// The audit trail's runtime: log-stream workers (told when streams change), export jobs.
+    pub trail: Arc<custos_trail::Runtime>,
 }
 
 /// Largest request body accepted anywhere (Auth0's Management API limit is 1 MB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP surface.
-pub fn router(provider: Arc<Provider>, streams: Arc<custos_trail::streams::Streams>) -> Router {
-    let state = AppState { provider, streams };
+pub fn router(provider: Arc<Provider>, trail: Arc<custos_trail::Runtime>) -> Router {
+    let state = AppState { provider, trail };
     Router::new()
         .merge(oauth::routes())
         .nest("/api/v2", management::routes())

@@ -45,6 +45,9 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/logs", get(user_logs))
         .route("/logs", get(list_logs))
         .route("/logs/{id}", get(get_log))
+        .route("/jobs/logs-exports", post(create_logs_export))
+        .route("/jobs/{id}", get(get_job))
+        .route("/jobs/{id}/result", get(job_result))
         .route("/log-streams", get(list_streams).post(create_stream))
         .route(
             "/log-streams/{id}",
@@ -401,7 +404,7 @@ async fn create_stream(
     ApiJson(b): ApiJson,
 ) -> Response {
     let r = mgr!(s, auth).create_log_stream(&b).await.map(Some);
-    s.streams.reconfigure();
+    s.trail.streams.reconfigure();
     finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
 }
 
@@ -421,7 +424,7 @@ async fn update_stream(
     ApiJson(b): ApiJson,
 ) -> Response {
     let r = mgr!(s, auth).update_log_stream(&id, &b).await.map(Some);
-    s.streams.reconfigure();
+    s.trail.streams.reconfigure();
     finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
 }
 
@@ -431,6 +434,67 @@ async fn delete_stream(
     Path(id): Path<String>,
 ) -> Response {
     let r = mgr!(s, auth).delete_log_stream(&id).await.map(|_| None);
-    s.streams.reconfigure();
+    s.trail.streams.reconfigure();
     finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn create_logs_export(
+    State(s): State<AppState>,
+    auth: Authorized<ReadLogs>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .create_logs_export(&s.trail.exports, &b)
+        .await
+        .map(Some);
+    finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}
+
+async fn get_job(
+    State(s): State<AppState>,
+    auth: Authorized<ReadLogs>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_job(&s.trail.exports, &id).await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!({"job": id}), r).await
+}
+
+async fn job_result(
+    State(s): State<AppState>,
+    auth: Authorized<ReadLogs>,
+    Path(id): Path<String>,
+) -> Response {
+    let found = mgr!(s, auth).job_result(&s.trail.exports, &id).await;
+    let (path, content_type) = match found {
+        Ok(f) => f,
+        Err(e) => {
+            return finish(&s, &auth, false, StatusCode::OK, json!({"job": id}), Err(e)).await
+        }
+    };
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "reading an export file");
+            return api_error(&ApiError::internal());
+        }
+    };
+    // The download itself is a read of the audit trail: recorded like any other.
+    let recorded = finish(
+        &s,
+        &auth,
+        false,
+        StatusCode::OK,
+        json!({"job_result": id}),
+        Ok(None),
+    )
+    .await;
+    if recorded.status() != StatusCode::OK {
+        return recorded;
+    }
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        bytes,
+    )
+        .into_response()
 }

@@ -19,6 +19,7 @@ mod apis;
 mod audit;
 mod clients;
 pub mod dialect;
+mod jobs;
 mod keys;
 mod migrations;
 mod oauth;
@@ -35,6 +36,7 @@ use thiserror::Error;
 
 pub use audit::{AuditKeyRow, AuditQuery, AuditWriter, ChainRow};
 pub use dialect::Dialect;
+pub use jobs::JobRow;
 pub use retention::{ArchiveRow, AuditPolicy};
 pub use streams::StreamRow;
 pub use users::UserPatch;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_retention",
         include_str!("../migrations/0004_audit_retention.sql"),
     ),
+    (5, "jobs", include_str!("../migrations/0005_jobs.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {

@@ -10,6 +10,7 @@
 
 pub mod checkpoints;
 pub mod export;
+pub mod jobs;
 pub mod keys;
 pub mod retention;
 pub mod streams;
@@ -44,9 +45,21 @@ use custos_crypto::seal::MasterKey;
 use custos_domain::Clock;
 use custos_store::Store;
 
+/// What the runtime needs besides the store, master key and clock.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub checkpoint_every: Duration,
+    pub streams: streams::StreamSettings,
+    /// Where records past retention are archived; `None` disables the daily archive run.
+    pub archive_dir: Option<std::path::PathBuf>,
+    /// Where export jobs write their files.
+    pub exports_dir: std::path::PathBuf,
+}
+
 /// The trail's background work for one server process: checkpoints and stream delivery.
 pub struct Runtime {
     pub streams: Arc<streams::Streams>,
+    pub exports: Arc<jobs::Exports>,
     pub signer: Arc<Ed25519Signer>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -58,11 +71,21 @@ impl Runtime {
         store: Store,
         master: Arc<MasterKey>,
         clock: Arc<dyn Clock>,
-        checkpoint_every: Duration,
-        stream_settings: streams::StreamSettings,
-        archive_dir: Option<std::path::PathBuf>,
+        config: RuntimeConfig,
     ) -> Result<Self> {
+        let RuntimeConfig {
+            checkpoint_every,
+            streams: stream_settings,
+            archive_dir,
+            exports_dir,
+        } = config;
         let signer = Arc::new(keys::current(&store, &master, clock.now_ms()).await?);
+        let exports = Arc::new(jobs::Exports::new(
+            store.clone(),
+            signer.clone(),
+            clock.clone(),
+            exports_dir,
+        ));
         let streams = streams::Streams::new(store.clone(), master, clock.clone(), stream_settings)?;
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (store_for_retention, clock_for_retention) = (store.clone(), clock.clone());
@@ -86,6 +109,7 @@ impl Runtime {
         }
         Ok(Self {
             streams,
+            exports,
             signer,
             stop,
             tasks: tokio::sync::Mutex::new(tasks),

@@ -156,9 +156,12 @@ pub async fn start_trail(
         provider.store.clone(),
         provider.master.clone(),
         provider.clock.clone(),
-        std::time::Duration::from_secs(settings.audit_checkpoint_seconds),
-        stream_settings(settings),
-        Some(settings.audit_archive_dir.clone()),
+        custos_trail::RuntimeConfig {
+            checkpoint_every: std::time::Duration::from_secs(settings.audit_checkpoint_seconds),
+            streams: stream_settings(settings),
+            archive_dir: Some(settings.audit_archive_dir.clone()),
+            exports_dir: settings.data_dir.join("exports"),
+        },
     )
     .await
     .context("starting the audit trail")

@@ -276,7 +276,8 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
     }
     let booted = boot::boot(&s, &s.issuer).await?;
     let trail = boot::start_trail(&s, &booted.provider).await?;
-    let router = custos_server::router(booted.provider.clone(), trail.streams.clone());
+    let trail = std::sync::Arc::new(trail);
+    let router = custos_server::router(booted.provider.clone(), trail.clone());
     println!("Custos listening on {scheme}://{bound}");
     println!("Issuer: {}", s.issuer);
     println!("Discovery: {}.well-known/openid-configuration", s.issuer);

@@ -751,3 +751,64 @@ async fn a_legal_hold_suspends_purging() -> TestResult {
     assert!(matches!(outcome, Outcome::Archived(_)), "{outcome:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn export_as_an_api_job() -> TestResult {
+    let (app, _) = app_with_records(3).await?;
+    let (s, job) = app
+        .api(
+            Method::POST,
+            "jobs/logs-exports",
+            Some(json!({"format": "csv", "to": "5"})),
+        )
+        .await?;
+    assert_eq!(s, 201, "{job}");
+    assert_eq!(job["type"], "logs_export");
+    let id = job["id"].as_str().unwrap_or_default().to_owned();
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        let (_, j) = app.api(Method::GET, &format!("jobs/{id}"), None).await?;
+        if j["status"] == "completed" {
+            done = j;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["records"], 5);
+    assert_eq!(done["result"]["checkpoint"]["seq"], 5);
+    let r = reqwest::Client::new()
+        .get(done["location"].as_str().unwrap_or_default())
+        .bearer_auth(&app.mgmt_token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()?
+        .starts_with("text/csv"));
+    let body = r.text().await?;
+    assert_eq!(body.lines().count(), 6);
+    let digest: String = custos_crypto::sha256(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(done["result"]["sha256"], digest);
+    for (bad, says) in [
+        (json!({"format": "xml"}), "format"),
+        (json!({"from": "last tuesday"}), "from"),
+        (json!({"bogus": 1}), "bogus"),
+    ] {
+        let (s, e) = app
+            .api(Method::POST, "jobs/logs-exports", Some(bad.clone()))
+            .await?;
+        assert_eq!(s, 400, "{bad}: {e}");
+        assert!(
+            e["message"].as_str().unwrap_or_default().contains(says),
+            "{e}"
+        );
+    }
+    let (s, _) = app.api(Method::GET, "jobs/job_nope", None).await?;
+    assert_eq!(s, 404);
+    assert_eq!(app.logs_of_type("custos_audit_exported").await?.len(), 1);
+    Ok(())
+}

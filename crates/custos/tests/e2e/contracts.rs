@@ -110,6 +110,7 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
         "clients",
         "custos_migrations",
         "grants",
+        "jobs",
         "log_streams",
         "refresh_tokens",
         "resource_servers",

@@ -101,20 +101,23 @@ impl TestApp {
                 provider.store.clone(),
                 provider.master.clone(),
                 provider.clock.clone(),
-                std::time::Duration::from_millis(500),
-                custos_trail::streams::StreamSettings {
-                    backoff_base: std::time::Duration::from_millis(50),
-                    backoff_cap: std::time::Duration::from_millis(400),
-                    request_timeout: std::time::Duration::from_secs(2),
-                    poll: std::time::Duration::from_millis(100),
-                    ..Default::default()
+                custos_trail::RuntimeConfig {
+                    checkpoint_every: std::time::Duration::from_millis(500),
+                    streams: custos_trail::streams::StreamSettings {
+                        backoff_base: std::time::Duration::from_millis(50),
+                        backoff_cap: std::time::Duration::from_millis(400),
+                        request_timeout: std::time::Duration::from_secs(2),
+                        poll: std::time::Duration::from_millis(100),
+                        ..Default::default()
+                    },
+                    archive_dir: None,
+                    exports_dir: dir.path().join("exports"),
                 },
-                None,
             )
             .await?,
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let router = custos_server::router(provider.clone(), trail.streams.clone());
+        let router = custos_server::router(provider.clone(), trail.clone());
         tokio::spawn(custos_server::serve_plain(listener, router, async {
             let _ = rx.await;
         }));
