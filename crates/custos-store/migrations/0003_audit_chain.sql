@@ -2,10 +2,14 @@ ALTER TABLE audit_log ADD COLUMN organization_id TEXT;
 ALTER TABLE audit_log ADD COLUMN resource TEXT;
 ALTER TABLE audit_log ADD COLUMN hash TEXT;
 --pg ALTER TABLE audit_log ALTER COLUMN log_type TYPE TEXT COLLATE "C", ALTER COLUMN description TYPE TEXT COLLATE "C", ALTER COLUMN client_id TYPE TEXT COLLATE "C", ALTER COLUMN client_name TYPE TEXT COLLATE "C", ALTER COLUMN user_id TYPE TEXT COLLATE "C", ALTER COLUMN user_name TYPE TEXT COLLATE "C", ALTER COLUMN connection TYPE TEXT COLLATE "C", ALTER COLUMN audience TYPE TEXT COLLATE "C", ALTER COLUMN scope TYPE TEXT COLLATE "C", ALTER COLUMN ip TYPE TEXT COLLATE "C", ALTER COLUMN user_agent TYPE TEXT COLLATE "C", ALTER COLUMN organization_id TYPE TEXT COLLATE "C", ALTER COLUMN resource TYPE TEXT COLLATE "C";
-CREATE INDEX audit_log_client ON audit_log (client_id, seq);
-CREATE INDEX audit_log_type ON audit_log (log_type, seq);
-CREATE INDEX audit_log_org ON audit_log (organization_id, seq);
-CREATE INDEX audit_log_resource ON audit_log (resource, seq);
+DROP INDEX audit_log_user;
+DROP INDEX audit_log_date;
+CREATE INDEX audit_log_date ON audit_log (date, seq);
+CREATE INDEX audit_log_type ON audit_log (log_type, date, seq);
+CREATE INDEX audit_log_user ON audit_log (user_id, date, seq) WHERE user_id IS NOT NULL;
+CREATE INDEX audit_log_client ON audit_log (client_id, date, seq) WHERE client_id IS NOT NULL;
+CREATE INDEX audit_log_org ON audit_log (organization_id, date, seq) WHERE organization_id IS NOT NULL;
+CREATE INDEX audit_log_resource ON audit_log (resource, date, seq) WHERE resource IS NOT NULL;
 CREATE TABLE audit_head (
     id BIGINT PRIMARY KEY,
     seq BIGINT NOT NULL,

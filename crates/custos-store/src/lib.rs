@@ -25,6 +25,7 @@ mod migrations;
 mod oauth;
 mod retention;
 pub mod search;
+mod sqlite_fast;
 mod streams;
 mod users;
 
@@ -81,6 +82,8 @@ pub struct Store {
     audit: Arc<AuditWriter>,
     /// The last committed audit sequence number, for stream workers to wake on.
     appended: Arc<tokio::sync::watch::Sender<i64>>,
+    /// The database file, for SQLite's fast paths.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,13 +119,23 @@ impl Store {
             .fetch_one(&read)
             .await?;
         let appended = Arc::new(tokio::sync::watch::Sender::new(head));
-        let audit = Arc::new(AuditWriter::start(write.clone(), dialect, appended.clone()));
+        let sqlite_file = match dialect {
+            Dialect::Sqlite => sqlite_fast::sqlite_path(&url),
+            Dialect::Postgres => None,
+        };
+        let audit = Arc::new(AuditWriter::start(
+            write.clone(),
+            dialect,
+            appended.clone(),
+            sqlite_file.clone(),
+        ));
         Ok(Self {
             read,
             write,
             dialect,
             audit,
             appended,
+            sqlite_file,
         })
     }
 

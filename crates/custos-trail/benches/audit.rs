@@ -20,7 +20,8 @@
 //! `--runs N` [`CUSTOS_BENCH_RUNS`, default 20] timed runs per search,
 //! `--only append,verify,search` [`CUSTOS_BENCH_ONLY`],
 //! `--dir PATH` [`CUSTOS_BENCH_DIR`]: keep the databases there (default: a temporary directory,
-//! removed at exit); a kept search database with the requested record count is reused.
+//! removed at exit); kept verify and search databases with the requested record count are
+//! reused.
 //!
 //! Figures go to BENCHMARKS.md by hand, never into assertions; only correctness is asserted.
 
@@ -54,6 +55,7 @@ const LOG_FIELDS: &[Field] = &[
     text("user_name", "user_name"),
     text("connection", "connection"),
     text("organization_id", "organization_id"),
+    text("resource", "resource"),
     text("audience", "audience"),
     text("scope", "scope"),
     text("ip", "ip"),
@@ -416,7 +418,7 @@ impl Summary {
 async fn bench_append(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResult<()> {
     out.line("| append | records | seconds | records/s |".into());
     out.line("| --- | ---: | ---: | ---: |".into());
-    for concurrency in [1usize, 16, 64, 256] {
+    for concurrency in [1usize, 16, 64, 256, 1024] {
         let store = open_fresh(dir, &format!("append-{concurrency}.db")).await?;
         let (records, elapsed) =
             append_run(&store, concurrency, cfg.append_max, cfg.append_seconds).await?;

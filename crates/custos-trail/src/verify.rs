@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use custos_audit::chain::{from_hex, Hash, GENESIS};
-use custos_audit::{ChainChecker, Checkpoint, Finding};
+use custos_audit::{Checkpoint, Finding};
 use custos_crypto::seal::MasterKey;
 use custos_store::Store;
 
@@ -53,8 +53,6 @@ pub struct Report {
     pub finding: Option<Finding>,
 }
 
-const PAGE: i64 = 20_000;
-
 fn earliest(a: Option<Finding>, b: Option<Finding>) -> Option<Finding> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if b.seq() < a.seq() { b } else { a }),
@@ -99,51 +97,7 @@ async fn check_range(
         }
         Err(f) => return Ok((0, Some(f))),
     };
-    let mut checker = ChainChecker::new(first, prev, &pins);
-    let mut after = first - 1;
-    while after < last {
-        let rows = store.chain_rows(after, last, PAGE).await?;
-        if rows.is_empty() {
-            break;
-        }
-        // Hashing is CPU work: keep it off the async workers' hot path in big pages.
-        let (result, rows_len, new_after) = {
-            let mut outcome = Ok(());
-            for r in &rows {
-                let stored = r.hash.as_deref().and_then(from_hex);
-                let stored = match (&r.hash, stored) {
-                    (Some(_), None) => Some([0xffu8; 32]),
-                    (_, s) => s,
-                };
-                if let Err(f) = checker.feed(&r.entry(), stored.as_ref()) {
-                    outcome = Err(f);
-                    break;
-                }
-            }
-            (
-                outcome,
-                rows.len(),
-                rows.last().map(|r| r.seq).unwrap_or(last),
-            )
-        };
-        if let Err(f) = result {
-            return Ok((checker.checked(), Some(f)));
-        }
-        after = new_after;
-        if (rows_len as i64) < PAGE {
-            break;
-        }
-    }
-    if checker.expected() <= last {
-        return Ok((
-            checker.checked(),
-            Some(Finding::Removed {
-                seq: checker.expected(),
-                through: last,
-            }),
-        ));
-    }
-    Ok((checker.checked(), None))
+    Ok(store.verify_chain_range(first, last, prev, pins).await?)
 }
 
 /// Verifies the log. `master` (when available) also proves the audit keys authentic.
