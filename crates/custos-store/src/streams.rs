@@ -121,17 +121,12 @@ impl Store {
 
     /// Moves the cursor forward after a successful delivery (never backwards), and clears the
     /// failure state. Returns false if the stream no longer exists.
-    pub async fn advance_stream(
-        &self,
-        id: &str,
-        cursor: i64,
-        delivered: i64,
-        now: i64,
-    ) -> Result<bool> {
-        let done = sqlx::query("UPDATE log_streams SET cursor_seq = $1, delivered = delivered + $2, failing_since = NULL, updated_at = $3 WHERE id = $4 AND cursor_seq <= $1")
+    pub async fn advance_stream(&self, id: &str, cursor: i64, delivered: i64) -> Result<bool> {
+        // `updated_at` is the configuration's version (workers restart when it changes), so
+        // delivery bookkeeping leaves it alone.
+        let done = sqlx::query("UPDATE log_streams SET cursor_seq = $1, delivered = delivered + $2, failing_since = NULL WHERE id = $3 AND cursor_seq <= $1")
             .bind(cursor)
             .bind(delivered)
-            .bind(now)
             .bind(id)
             .execute(&self.write)
             .await?;

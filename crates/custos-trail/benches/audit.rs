@@ -6,6 +6,8 @@
 //!    64 and 256 concurrent tasks (group commit), and sequential explicit transactions as the
 //!    single-writer baseline (target ≥ 100,000 records/s);
 //! 2. `verify` over 1,000,000 records with 1 and 2 threads (target ≤ 1 s);
+//! 4. (phase `stream`) log-stream delivery to a local webhook while appends run, and the append
+//!    rate with a stuck sink (appends must not slow down);
 //! 3. `q` search through the Management API's translation (target ≤ 100 ms per query on indexed
 //!    fields over 10,000,000 records): median and p95 of repeated runs. The default is 2,000,000
 //!    records, because filling through `append_audit` runs at about 20,000 records/s on the
@@ -18,7 +20,7 @@
 //! `--append-seconds S` [`CUSTOS_BENCH_APPEND_SECONDS`, default 4] and `--append-max N`
 //! [`CUSTOS_BENCH_APPEND_MAX`, default 200,000] bound each append run,
 //! `--runs N` [`CUSTOS_BENCH_RUNS`, default 20] timed runs per search,
-//! `--only append,verify,search` [`CUSTOS_BENCH_ONLY`],
+//! `--only append,verify,search,stream` [`CUSTOS_BENCH_ONLY`],
 //! `--dir PATH` [`CUSTOS_BENCH_DIR`]: keep the databases there (default: a temporary directory,
 //! removed at exit); kept verify and search databases with the requested record count are
 //! reused.
@@ -116,7 +118,12 @@ impl Config {
             append_seconds: 4.0,
             append_max: 200_000,
             runs: 20,
-            only: vec!["append".into(), "verify".into(), "search".into()],
+            only: vec![
+                "append".into(),
+                "verify".into(),
+                "search".into(),
+                "stream".into(),
+            ],
             dir: None,
         };
         let mut settings: Vec<(String, String)> = [
@@ -609,6 +616,9 @@ async fn run(cfg: Config) -> BenchResult<()> {
     if cfg.runs_phase("search") {
         bench_search(&cfg, &dir, &mut out).await?;
     }
+    if cfg.runs_phase("stream") {
+        bench_stream(&cfg, &dir, &mut out).await?;
+    }
     println!("\nSummary:");
     for line in &out.0 {
         println!("{line}");
@@ -622,4 +632,140 @@ fn main() -> BenchResult<()> {
         .enable_all()
         .build()?
         .block_on(run(cfg))
+}
+
+/// A minimal HTTP/1.1 sink: answers 200 to every POST and counts the `{log_id, data}` items.
+async fn webhook_sink(items: Arc<AtomicU64>) -> BenchResult<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/ingest", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let items = items.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(sock);
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    // Each item names its log_id twice: in the envelope and in `data`.
+                    let n = body.windows(9).filter(|w| w == b"\"log_id\":").count() / 2;
+                    items.fetch_add(n as u64, Ordering::Relaxed);
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if r.get_mut().write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(url)
+}
+
+/// Stream delivery: records appended while a webhook stream is active, then the time for the
+/// stream to deliver them all; and the append rate with a stuck (never answering) sink.
+async fn bench_stream(cfg: &Config, dir: &Path, out: &mut Summary) -> BenchResult<()> {
+    use custos_crypto::seal::MasterKey;
+    use custos_trail::streams::{sink_context, StreamSettings, Streams};
+    let total = cfg.append_max;
+    let mut lines = vec![
+        "| log stream | records | seconds | records/s |".to_owned(),
+        "| --- | ---: | ---: | ---: |".to_owned(),
+    ];
+    for (label, stuck) in [("webhook, healthy", false), ("webhook, stuck sink", true)] {
+        let store = open_fresh(dir, "stream.db").await?;
+        let items = Arc::new(AtomicU64::new(0));
+        let url = if stuck {
+            // Accepts connections and never answers.
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}/ingest", l.local_addr()?);
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((s, _)) = l.accept().await {
+                    held.push(s);
+                }
+            });
+            url
+        } else {
+            webhook_sink(items.clone()).await?
+        };
+        let master = Arc::new(MasterKey::from_text(&MasterKey::generate_text()?)?);
+        let id = "lst_bench";
+        let sink = serde_json::json!({"httpEndpoint": url, "httpContentFormat": "JSONARRAY"});
+        let mut tx = store.begin().await?;
+        tx.insert_stream(&custos_store::StreamRow {
+            id: id.into(),
+            name: "bench".into(),
+            stream_type: "http".into(),
+            status: "active".into(),
+            sealed_sink: master.seal(&sink_context(id), sink.to_string().as_bytes())?,
+            filters: "[]".into(),
+            cursor_seq: 0,
+            delivered: 0,
+            last_error: None,
+            last_error_at: None,
+            failing_since: None,
+            created_at: 0,
+            updated_at: 0,
+        })
+        .await?;
+        tx.audit(&AuditEvent::new(EventType::ConfigChanged, START_MS))
+            .await?;
+        tx.commit().await?;
+        let streams = Streams::new(
+            store.clone(),
+            master,
+            Arc::new(custos_domain::SystemClock),
+            StreamSettings::default(),
+        )?;
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(streams.clone().run(stop_rx));
+        let (appended, append_time) = append_run(&store, 1024, total, cfg.append_seconds).await?;
+        lines.push(format!(
+            "| appends, {label} | {} | {:.2} | {} |",
+            thousands(appended),
+            append_time.as_secs_f64(),
+            thousands((appended as f64 / append_time.as_secs_f64()) as u64)
+        ));
+        if !stuck {
+            let head = store.audit_max_seq().await?;
+            let start = Instant::now();
+            while store.get_stream(id).await?.cursor_seq < head {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Delivery ran during the appends too: rate over the whole window.
+            let total_time = append_time + start.elapsed();
+            lines.push(format!(
+                "| delivered to the webhook (received {}) | {} | {:.2} | {} |",
+                thousands(items.load(Ordering::Relaxed)),
+                thousands(head as u64),
+                total_time.as_secs_f64(),
+                thousands((head as f64 / total_time.as_secs_f64()) as u64)
+            ));
+        }
+        let _ = stop.send(true);
+        let _ = runner.await;
+        store.close().await;
+    }
+    for l in &lines {
+        println!("{l}");
+    }
+    out.0.extend(lines);
+    Ok(())
 }

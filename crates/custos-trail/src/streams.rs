@@ -775,7 +775,7 @@ impl Streams {
                 Ok(()) => {
                     match self
                         .store
-                        .advance_stream(&stream.id, last, wanted.len() as i64, now)
+                        .advance_stream(&stream.id, last, wanted.len() as i64)
                         .await
                     {
                         Ok(true) => {

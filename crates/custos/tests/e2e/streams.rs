@@ -594,3 +594,46 @@ async fn syslog_over_tls_with_a_private_ca() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_healthy_webhook_gets_each_event_exactly_once() -> TestResult {
+    let app = TestApp::start().await?;
+    let hook = Hook::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}/ingest", listener.local_addr()?);
+    let router = axum::Router::new()
+        .route("/ingest", post(ingest))
+        .with_state(hook.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (s, created) = app
+        .api(
+            Method::POST,
+            "log-streams",
+            Some(json!({"type": "http", "sink": {"httpEndpoint": endpoint}})),
+        )
+        .await?;
+    assert_eq!(s, 200, "{created}");
+    let cursor: i64 = created["health"]["cursor_log_id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    // Several bursts spread over more than one supervisor poll: delivery bookkeeping must not
+    // restart the worker (which would re-send batches).
+    for _ in 0..5 {
+        burst(&app, 10).await?;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    let last = app.store().audit_max_seq().await?;
+    wait_for("every event", 20, || {
+        hook.received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.parse::<i64>().ok() == Some(last))
+    })
+    .await?;
+    let received = hook.received.lock().unwrap().clone();
+    let (distinct, total) = check_exactly_once(&received, cursor, last);
+    assert_eq!(distinct, total, "no duplicates without failures");
+    Ok(())
+}
