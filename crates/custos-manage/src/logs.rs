@@ -3,7 +3,7 @@
 //! `per_page`, `sort`, `fields`/`include_fields`, `include_totals`).
 
 use custos_audit::format::log_json;
-use custos_store::search::{parse_and_translate, Field, FieldKind, SearchError};
+use custos_store::search::{parse_and_translate, SearchError, LOG_DEFAULT_FIELDS, LOG_FIELDS};
 use custos_store::AuditQuery;
 use serde_json::{Map, Value};
 
@@ -21,90 +21,6 @@ pub struct LogQuery {
     pub include_fields: Option<String>,
     pub user_id: Option<String>,
 }
-
-/// The searchable fields (Auth0's list, less the ones Custos does not record).
-pub const LOG_FIELDS: &[Field] = &[
-    Field {
-        name: "type",
-        column: "log_type",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "date",
-        column: "date",
-        kind: FieldKind::Millis,
-    },
-    Field {
-        name: "description",
-        column: "description",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "client_id",
-        column: "client_id",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "client_name",
-        column: "client_name",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "user_id",
-        column: "user_id",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "user_name",
-        column: "user_name",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "connection",
-        column: "connection",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "organization_id",
-        column: "organization_id",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "resource",
-        column: "resource",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "audience",
-        column: "audience",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "scope",
-        column: "scope",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "ip",
-        column: "ip",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "user_agent",
-        column: "user_agent",
-        kind: FieldKind::Text,
-    },
-];
-
-/// Fields a bare term (no `field:`) searches, as Auth0 documents.
-pub const LOG_DEFAULT_FIELDS: &[&str] = &[
-    "client_name",
-    "connection",
-    "description",
-    "ip",
-    "type",
-    "user_name",
-];
 
 /// Longest `q` accepted; Auth0 answers 414 beyond its limit, Custos 400 naming the problem.
 const MAX_Q: usize = 2048;

@@ -391,6 +391,91 @@ fn instant_span(text: &str) -> Option<(Millis, Millis)> {
     Some((start, start.checked_add(unit)?))
 }
 
+/// The audit log's searchable fields, as `GET /api/v2/logs?q=` names them (Auth0's list, less
+/// the ones Custos does not record, plus `resource`), and the columns they search.
+pub const LOG_FIELDS: &[Field] = &[
+    Field {
+        name: "type",
+        column: "log_type",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "date",
+        column: "date",
+        kind: FieldKind::Millis,
+    },
+    Field {
+        name: "description",
+        column: "description",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "client_id",
+        column: "client_id",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "client_name",
+        column: "client_name",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "user_id",
+        column: "user_id",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "user_name",
+        column: "user_name",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "connection",
+        column: "connection",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "organization_id",
+        column: "organization_id",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "resource",
+        column: "resource",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "audience",
+        column: "audience",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "scope",
+        column: "scope",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "ip",
+        column: "ip",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "user_agent",
+        column: "user_agent",
+        kind: FieldKind::Text,
+    },
+];
+
+/// Fields a bare term (no `field:`) searches, as Auth0 documents.
+pub const LOG_DEFAULT_FIELDS: &[&str] = &[
+    "client_name",
+    "connection",
+    "description",
+    "ip",
+    "type",
+    "user_name",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! 2. `verify` over 1,000,000 records with 1 and 2 threads (target ≤ 1 s);
 //! 4. (phase `stream`) log-stream delivery to a local webhook while appends run, and the append
 //!    rate with a stuck sink (appends must not slow down);
-//! 3. `q` search through the Management API's translation (target ≤ 100 ms per query on indexed
+//! 3. `q` search through the Management API's translation (`custos_store::search::LOG_FIELDS`) (target ≤ 100 ms per query on indexed
 //!    fields over 10,000,000 records): median and p95 of repeated runs. The default is 2,000,000
 //!    records, because filling through `append_audit` runs at about 20,000 records/s on the
 //!    shared 2-core machine (10M would take over 8 minutes); pass `--search-records 10000000`
@@ -33,53 +33,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use custos_domain::audit::{AuditEvent, EventType};
-use custos_store::search::{parse_and_translate, Field, FieldKind};
+use custos_store::search::{parse_and_translate, LOG_DEFAULT_FIELDS, LOG_FIELDS};
 use custos_store::{AuditQuery, Store, StoreError};
 use custos_trail::verify::{verify, VerifyOptions};
 use serde_json::json;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-/// The Management API's searchable log fields and default fields, copied from
-/// `custos-manage/src/logs.rs` (`LOG_FIELDS`, `LOG_DEFAULT_FIELDS`): that module is private, and
-/// custos-manage depends on this crate, so it cannot be a dependency here. Keep them in step.
-const LOG_FIELDS: &[Field] = &[
-    text("type", "log_type"),
-    Field {
-        name: "date",
-        column: "date",
-        kind: FieldKind::Millis,
-    },
-    text("description", "description"),
-    text("client_id", "client_id"),
-    text("client_name", "client_name"),
-    text("user_id", "user_id"),
-    text("user_name", "user_name"),
-    text("connection", "connection"),
-    text("organization_id", "organization_id"),
-    text("resource", "resource"),
-    text("audience", "audience"),
-    text("scope", "scope"),
-    text("ip", "ip"),
-    text("user_agent", "user_agent"),
-];
-
-const LOG_DEFAULT_FIELDS: &[&str] = &[
-    "client_name",
-    "connection",
-    "description",
-    "ip",
-    "type",
-    "user_name",
-];
-
-const fn text(name: &'static str, column: &'static str) -> Field {
-    Field {
-        name,
-        column,
-        kind: FieldKind::Text,
-    }
-}
 
 /// The searches timed in phase 3: label, `q`, and whether to count all matches
 /// (`include_totals`).

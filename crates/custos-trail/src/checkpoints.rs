@@ -24,8 +24,13 @@ pub async fn checkpoint(
     }
     let hash = from_hex(&hash).ok_or_else(|| TrailError::Invalid("audit head hash".into()))?;
     let c = Checkpoint::sign(signer, seq, &hash, now);
-    store.insert_checkpoint(&c).await?;
-    Ok(Some(c))
+    match store.insert_checkpoint(&c).await {
+        // Another node checkpointed the same head first: its checkpoint serves.
+        Err(custos_store::StoreError::Conflict(_)) => {
+            store.latest_checkpoint().await.map_err(Into::into)
+        }
+        other => other.map(|()| Some(c)).map_err(Into::into),
+    }
 }
 
 /// Checkpoints every `interval` until `stop` fires, and once more on the way out.
