@@ -40,6 +40,28 @@ pub fn sha256(data: impl AsRef<[u8]>) -> [u8; 32] {
     out
 }
 
+/// Incremental SHA-256, for digests of data too large to hold at once (exports, archives).
+pub struct Sha256(digest::Context);
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+}
+
+impl Sha256 {
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        let d = self.0.finish();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+}
+
 /// The lookup key under which an opaque credential (refresh token, code, session id) is stored:
 /// base64url(SHA-256(token)). The token itself is never stored.
 pub fn token_digest(token: &str) -> String {
@@ -69,6 +91,14 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incremental_sha256_matches_one_shot() {
+        let mut h = Sha256::default();
+        h.update(b"hello ");
+        h.update(b"world");
+        assert_eq!(h.finish(), sha256(b"hello world"));
+    }
 
     #[test]
     fn ct_eq_matches_plain_equality() {

@@ -195,18 +195,16 @@ fn hex_digest(bytes: [u8; 32]) -> String {
 
 /// Streams output through SHA-256 so the manifest can name the file's digest.
 #[derive(Default)]
-struct Sha256Writer {
-    buf: Vec<u8>,
-}
+struct Sha256Writer(custos_crypto::Sha256);
 
 impl Sha256Writer {
     fn write(&mut self, out: &mut (dyn Write + Send), bytes: &[u8]) -> Result<()> {
         out.write_all(bytes)?;
-        self.buf.extend_from_slice(bytes);
+        self.0.update(bytes);
         Ok(())
     }
 
     fn finish(self) -> [u8; 32] {
-        custos_crypto::sha256(&self.buf)
+        self.0.finish()
     }
 }

@@ -142,7 +142,7 @@ pub async fn archive(store: &Store, dir: &Path, now: i64, event: AuditEvent) -> 
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
-        let bytes = std::fs::read(&path)?;
+        let digest = file_sha256(&path)?;
         let last_hash = checker.last_hash();
         let row = ArchiveRow {
             first_seq: first,
@@ -151,7 +151,7 @@ pub async fn archive(store: &Store, dir: &Path, now: i64, event: AuditEvent) -> 
             last_hash: last_hash.clone(),
             records: last - first + 1,
             file: name.clone(),
-            sha256: hex(&custos_crypto::sha256(&bytes)),
+            sha256: digest,
             created_at: now,
         };
         let mut tx = store.begin().await?;
@@ -181,6 +181,21 @@ pub async fn archive(store: &Store, dir: &Path, now: i64, event: AuditEvent) -> 
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (hex) of a file, read in chunks.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = custos_crypto::Sha256::default();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex(&h.finish()));
+        }
+        h.update(&buf[..n]);
+    }
 }
 
 /// Changes the policy (audited, before and after).
@@ -228,16 +243,17 @@ pub fn check_file(
         reason,
     };
     let path: PathBuf = dir.join(&a.file);
-    let bytes = std::fs::read(&path).map_err(|e| bad(format!("{}: {e}", a.file)))?;
-    if hex(&custos_crypto::sha256(&bytes)) != a.sha256 {
+    if file_sha256(&path).map_err(|e| bad(format!("{}: {e}", a.file)))? != a.sha256 {
         return Err(bad(format!(
             "{} does not match its recorded SHA-256",
             a.file
         )));
     }
+    let file = std::fs::File::open(&path).map_err(|e| bad(format!("{}: {e}", a.file)))?;
     let prev = from_hex(&a.prev_hash).ok_or_else(|| bad("malformed hash".into()))?;
     let mut checker = ChainChecker::new(a.first_seq, prev, pins);
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    let reader =
+        std::io::BufReader::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     for line in reader.lines() {
         let line = line.map_err(|e| bad(format!("{}: {e}", a.file)))?;
         let row = serde_json::from_str::<Value>(&line)
