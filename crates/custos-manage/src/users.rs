@@ -269,6 +269,8 @@ impl Manager<'_> {
         ))
         .await?;
         if password_changed {
+            // A new password lifts brute-force blocks, as in Auth0.
+            tx.clear_login_failures(&user.user_id).await?;
             let mut ev = self.success_event("update:users", json!({"user_id": user.user_id}));
             ev.event_type = custos_domain::audit::EventType::Scp;
             ev.description = "Password changed through the Management API".into();
@@ -296,6 +298,47 @@ impl Manager<'_> {
         })?;
         tx.audit(&self.success_event("delete:users", json!({"user_id": id, "before": before})))
             .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Manager<'_> {
+    /// `GET /api/v2/user-blocks/{id}`: the addresses brute-force protection blocks.
+    pub async fn get_user_blocks(&self, id: &str) -> Result<Value, ApiError> {
+        let user = self
+            .provider
+            .store
+            .get_user(id)
+            .await
+            .map_err(|_| not_found())?;
+        let blocked: Vec<Value> = self
+            .provider
+            .store
+            .login_blocks(&user.user_id)
+            .await?
+            .into_iter()
+            .map(|ip| json!({"identifier": user.email, "ip": ip, "connection": DB_CONNECTION}))
+            .collect();
+        Ok(json!({"blocked_for": blocked}))
+    }
+
+    /// `DELETE /api/v2/user-blocks/{id}`: lifts every brute-force block of the user.
+    pub async fn delete_user_blocks(&self, id: &str) -> Result<(), ApiError> {
+        let user = self
+            .provider
+            .store
+            .get_user(id)
+            .await
+            .map_err(|_| not_found())?;
+        let ips = self.provider.store.login_blocks(&user.user_id).await?;
+        let mut tx = self.provider.store.begin().await?;
+        tx.clear_login_failures(&user.user_id).await?;
+        tx.audit(&self.success_event(
+            "update:users",
+            json!({"user_id": user.user_id, "unblocked": ips}),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(())
     }

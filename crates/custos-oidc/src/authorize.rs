@@ -504,6 +504,18 @@ impl Provider {
             },
             None => None,
         };
+        if let Some(u) = &found {
+            if self.login_blocked(u, &meta.ip).await? {
+                let mut ev = self.event(EventType::F, &client, meta);
+                ev.description = "Login refused: blocked by brute-force protection".into();
+                ev.user_id = Some(u.user_id.clone());
+                ev.user_name = Some(u.email.clone());
+                ev.connection = Some(DB_CONNECTION.into());
+                ev.details = json!({"reason": "too_many_attempts"});
+                self.store.append_audit(ev).await?;
+                return Ok(retry(crate::brute_force::BLOCKED));
+            }
+        }
         let password_ok = self
             .passwords
             .verify(
@@ -521,10 +533,16 @@ impl Provider {
                 };
                 let mut ev = self.event(t, &client, meta);
                 ev.user_name = email.clone();
-                ev.user_id = other.map(|u| u.user_id);
+                ev.user_id = other.as_ref().map(|u| u.user_id.clone());
                 ev.connection = Some(DB_CONNECTION.into());
                 ev.details = json!({"reason": detail});
-                self.store.append_audit(ev).await?;
+                if let Some(u) = &other {
+                    if self.wrong_password(u, &meta.ip, ev).await? {
+                        return Ok(retry(crate::brute_force::BLOCKED));
+                    }
+                } else {
+                    self.store.append_audit(ev).await?;
+                }
                 return Ok(retry("Wrong email or password."));
             }
         };

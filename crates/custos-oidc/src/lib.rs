@@ -9,6 +9,7 @@
 
 mod authorize;
 pub mod bootstrap;
+pub mod brute_force;
 mod cache;
 mod claims;
 mod client_auth;

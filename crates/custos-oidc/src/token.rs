@@ -648,6 +648,12 @@ impl Provider {
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(fail(e)),
         };
+        let ip = ev.ip.clone().unwrap_or_default();
+        if let Some(u) = &found {
+            if self.login_blocked(u, &ip).await.map_err(Err)? {
+                return Err(fail(OAuthError::invalid_grant(crate::brute_force::BLOCKED)));
+            }
+        }
         let ok = self
             .passwords
             .verify(
@@ -658,7 +664,24 @@ impl Provider {
             .map_err(Err)?;
         let user = match found {
             Some(u) if ok => u,
-            _ => return Err(fail(OAuthError::invalid_grant("Wrong email or password."))),
+            Some(u) => {
+                // Counted towards brute-force protection, with its record, in one transaction.
+                let mut failure = ev.clone();
+                failure.event_type = EventType::Fepft;
+                failure.description = "Wrong email or password.".into();
+                failure.user_id = Some(u.user_id.clone());
+                failure.user_name = Some(u.email.clone());
+                failure.connection = Some(DB_CONNECTION.into());
+                failure.details = json!({"error": "invalid_grant"});
+                let blocked = self.wrong_password(&u, &ip, failure).await.map_err(Err)?;
+                let message = if blocked {
+                    crate::brute_force::BLOCKED
+                } else {
+                    "Wrong email or password."
+                };
+                return Err(Ok(Audited(OAuthError::invalid_grant(message).into())));
+            }
+            None => return Err(fail(OAuthError::invalid_grant("Wrong email or password."))),
         };
         if user.blocked {
             return Err(fail(OAuthError::invalid_grant("user is blocked")));

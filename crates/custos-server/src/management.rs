@@ -43,6 +43,10 @@ pub fn routes() -> Router<AppState> {
             get(get_user).patch(update_user).delete(delete_user),
         )
         .route("/users/{id}/logs", get(user_logs))
+        .route(
+            "/user-blocks/{id}",
+            get(get_user_blocks).delete(delete_user_blocks),
+        )
         .route("/logs", get(list_logs))
         .route("/logs/{id}", get(get_log))
         .route("/jobs/logs-exports", post(create_logs_export))
@@ -497,4 +501,22 @@ async fn job_result(
         bytes,
     )
         .into_response()
+}
+
+async fn get_user_blocks(
+    State(s): State<AppState>,
+    auth: Authorized<ReadUsers>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_user_blocks(&id).await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!({"user_id": id}), r).await
+}
+
+async fn delete_user_blocks(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateUsers>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).delete_user_blocks(&id).await.map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
 }

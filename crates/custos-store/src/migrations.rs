@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_audit_retention.sql"),
     ),
     (5, "jobs", include_str!("../migrations/0005_jobs.sql")),
+    (
+        6,
+        "login_failures",
+        include_str!("../migrations/0006_login_failures.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {

@@ -161,7 +161,48 @@ impl Tx {
             .bind(ip)
             .execute(self.conn())
             .await?;
-        crate::expect_one(r)
+        crate::expect_one(r)?;
+        // A successful login resets brute-force counting from that address.
+        sqlx::query("DELETE FROM login_failures WHERE user_id = $1 AND ip = $2")
+            .bind(user_id)
+            .bind(ip)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Counts a wrong password for `user_id` from `ip`; returns true when this failure reaches
+    /// `threshold` and blocks the address for the user.
+    pub async fn record_login_failure(
+        &mut self,
+        user_id: &str,
+        ip: &str,
+        at: i64,
+        threshold: i64,
+    ) -> Result<bool> {
+        sqlx::query("INSERT INTO login_failures (user_id, ip, failures, blocked_at, updated_at) VALUES ($1, $2, 1, NULL, $3) ON CONFLICT (user_id, ip) DO UPDATE SET failures = login_failures.failures + 1, updated_at = $3")
+            .bind(user_id)
+            .bind(ip)
+            .bind(at)
+            .execute(self.conn())
+            .await?;
+        let r = sqlx::query("UPDATE login_failures SET blocked_at = $3 WHERE user_id = $1 AND ip = $2 AND blocked_at IS NULL AND failures >= $4")
+            .bind(user_id)
+            .bind(ip)
+            .bind(at)
+            .bind(threshold)
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Lifts every brute-force block of the user (password changed, or an administrator).
+    pub async fn clear_login_failures(&mut self, user_id: &str) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM login_failures WHERE user_id = $1")
+            .bind(user_id)
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected())
     }
 
     pub async fn delete_user(&mut self, user_id: &str) -> Result<()> {
@@ -171,5 +212,30 @@ impl Tx {
             .execute(self.conn())
             .await?;
         crate::expect_one(r)
+    }
+}
+
+impl Store {
+    /// Whether brute-force protection blocks `user_id` from `ip`.
+    pub async fn login_blocked(&self, user_id: &str, ip: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM login_failures WHERE user_id = $1 AND ip = $2 AND blocked_at IS NOT NULL",
+        )
+        .bind(user_id)
+        .bind(ip)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// The addresses brute-force protection blocks for `user_id`.
+    pub async fn login_blocks(&self, user_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT ip FROM login_failures WHERE user_id = $1 AND blocked_at IS NOT NULL ORDER BY ip",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(ip,)| ip).collect())
     }
 }

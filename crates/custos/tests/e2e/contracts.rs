@@ -112,6 +112,7 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
         "grants",
         "jobs",
         "log_streams",
+        "login_failures",
         "refresh_tokens",
         "resource_servers",
         "sessions",

@@ -441,3 +441,89 @@ async fn sessions_expire_when_idle_and_at_their_absolute_limit() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn brute_force_protection_blocks_an_address_after_ten_wrong_passwords() -> TestResult {
+    let app = TestApp::start().await?;
+    let u = app.create_user("target@example.com").await?;
+    let id = u["user_id"].as_str().unwrap_or_default().to_owned();
+    let c = app
+        .create_client(json!({"app_type": "regular_web", "grant_types": ["password"]}))
+        .await?;
+    let post = |pw: &str| {
+        let form = vec![
+            ("grant_type", "password".to_owned()),
+            (
+                "client_id",
+                c["client_id"].as_str().unwrap_or_default().to_owned(),
+            ),
+            (
+                "client_secret",
+                c["client_secret"].as_str().unwrap_or_default().to_owned(),
+            ),
+            ("username", "target@example.com".to_owned()),
+            ("password", pw.to_owned()),
+        ];
+        let url = app.url("oauth/token");
+        async move {
+            let r = reqwest::Client::new().post(url).form(&form).send().await?;
+            let s = r.status().as_u16();
+            Ok::<(u16, serde_json::Value), reqwest::Error>((s, r.json().await?))
+        }
+    };
+    for i in 1..=10 {
+        let (s, e) = post("guess").await?;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{i}: {e}"
+        );
+        if i == 10 {
+            assert!(
+                e["error_description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("blocked"),
+                "{e}"
+            );
+        }
+    }
+    // Blocked now, even with the right password; the login page refuses too.
+    let (s, e) = post(PASSWORD).await?;
+    assert_eq!(s, 400);
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("blocked"),
+        "{e}"
+    );
+    let client = public_client(&app).await?;
+    assert!(app
+        .login(&client, "target@example.com", PASSWORD)
+        .await
+        .is_err());
+    let limit = app.logs_of_type("limit_wc").await?;
+    assert_eq!(limit.len(), 1);
+    assert_eq!(limit[0]["user_id"], id);
+    assert_eq!(app.logs_of_type("fepft").await?.len(), 11);
+    // The administrator sees and lifts the block; the right password works again.
+    let path = format!(
+        "user-blocks/{}",
+        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+    );
+    let (s, blocks) = app.api(reqwest::Method::GET, &path, None).await?;
+    assert_eq!(s, 200, "{blocks}");
+    assert_eq!(blocks["blocked_for"][0]["identifier"], "target@example.com");
+    let (s, _) = app.api(reqwest::Method::DELETE, &path, None).await?;
+    assert_eq!(s, 204);
+    let (s, t) = post(PASSWORD).await?;
+    assert_eq!(s, 200, "{t}");
+    // A successful login resets the count: nine more failures do not block.
+    for _ in 0..9 {
+        post("guess").await?;
+    }
+    let (s, _) = post(PASSWORD).await?;
+    assert_eq!(s, 200);
+    Ok(())
+}
