@@ -643,3 +643,51 @@ impl Store {
         Ok((checker.checked(), None))
     }
 }
+
+/// Chains records written before the chain existed (a data directory from an earlier version):
+/// those after the head, in sequence order, each hashed over its stored content. Runs at
+/// start-up, before anything else writes.
+pub(crate) async fn backfill_chain(pool: &AnyPool) -> Result<u64> {
+    let mut done = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let (head, head_hash): (i64, String) =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        let rows = sqlx::query(
+            "SELECT seq, log_type, date, description, client_id, client_name, user_id, user_name, connection, audience, scope, ip, user_agent, organization_id, resource, details, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000",
+        )
+        .bind(head)
+        .fetch_all(&mut *tx)
+        .await?;
+        let rows = rows
+            .iter()
+            .map(ChainRow::from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let Some(last) = rows.last().map(|r| r.seq) else {
+            return Ok(done);
+        };
+        let mut prev =
+            from_hex(&head_hash).ok_or_else(|| StoreError::Corrupt("audit head hash".into()))?;
+        for r in &rows {
+            prev = entry_hash(&prev, &r.entry());
+            sqlx::query("UPDATE audit_log SET hash = $1 WHERE seq = $2")
+                .bind(to_hex(&prev))
+                .bind(r.seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(last)
+            .bind(to_hex(&prev))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        done += rows.len() as u64;
+        tracing::info!(
+            records = done,
+            "chained audit records written before the hash chain"
+        );
+    }
+}

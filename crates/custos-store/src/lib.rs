@@ -115,6 +115,7 @@ impl Store {
                 (p.clone(), p)
             }
         };
+        audit::backfill_chain(&write).await?;
         let (head,): (i64,) = sqlx::query_as("SELECT seq FROM audit_head WHERE id = 1")
             .fetch_one(&read)
             .await?;
@@ -329,6 +330,35 @@ mod tests {
             created_at: 1,
             rotated_at: None,
         }
+    }
+
+    #[tokio::test]
+    async fn records_from_before_the_chain_are_chained_at_start_up() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        Store::connect(&url).await?.close().await;
+        // What an earlier version left: records without hashes, and the head at 0.
+        let admin = admin::Admin::connect(&url).await?;
+        for seq in 1..=3 {
+            admin
+                .execute(&format!("INSERT INTO audit_log (seq, log_type, date, description, details) VALUES ({seq}, 's', {seq}, 'Successful login', '{{}}')"))
+                .await?;
+        }
+        let store = Store::connect(&url).await?;
+        assert_eq!(store.audit_head().await?.0, 3);
+        let rows = store.chain_rows(0, 10, 10).await?;
+        assert!(rows.iter().all(|r| r.hash.is_some()));
+        // New records continue the chain after them.
+        let next = store
+            .append_audit(AuditEvent::new(EventType::Seccft, 4))
+            .await?;
+        assert_eq!(next, 4);
+        let (checked, finding) = store
+            .verify_chain_range(1, 4, custos_audit::GENESIS, Default::default())
+            .await?;
+        assert_eq!((checked, finding), (4, None));
+        store.close().await;
+        Ok(())
     }
 
     #[tokio::test]
