@@ -238,6 +238,15 @@ struct Syslog {
     connections: Arc<Mutex<usize>>,
 }
 
+/// The `log_id` in a syslog message's structured data (`[custos@32473 log_id="…"]`).
+fn sd_log_id(msg: &str) -> String {
+    msg.split("log_id=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Reads one octet-counted frame (`LEN SP MSG`).
 async fn frame<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Option<String> {
     let mut len = Vec::new();
@@ -277,12 +286,7 @@ async fn syslog_gets_every_event_through_a_dropped_connection_and_refusals() -> 
                 while let Some(msg) = frame(&mut r).await {
                     assert!(msg.starts_with('<'), "{msg}");
                     assert!(msg.contains(" custos - "), "RFC 5424 header: {msg}");
-                    let id = msg
-                        .split("log_id=\"")
-                        .nth(1)
-                        .and_then(|t| t.split('"').next())
-                        .unwrap_or_default()
-                        .to_owned();
+                    let id = sd_log_id(&msg);
                     s3.received.lock().unwrap().push(id);
                     read += 1;
                     if n == 1 && read == 3 {
@@ -533,12 +537,7 @@ async fn syslog_over_tls_with_a_private_ca() -> TestResult {
                 };
                 let mut r = BufReader::new(tls);
                 while let Some(msg) = frame(&mut r).await {
-                    let id = msg
-                        .split("log_id=\"")
-                        .nth(1)
-                        .and_then(|t| t.split('"').next())
-                        .unwrap_or_default()
-                        .to_owned();
+                    let id = sd_log_id(&msg);
                     r3.lock().unwrap().push(id);
                 }
             });
