@@ -32,11 +32,42 @@ pub(crate) async fn ensure_management_api(p: &Provider) -> Result<(), ProviderEr
                 value: (*s).to_owned(),
                 description: String::new(),
             }));
+            // The system (bootstrap) clients' grants gain them too, so an upgraded data
+            // directory can use the new endpoints; other clients' grants stay as granted.
+            let grants = p
+                .store
+                .list_client_grants(None, Some(&audience), 0, 1000)
+                .await?
+                .items;
+            let mut widened = Vec::new();
+            for g in grants {
+                if p.store
+                    .get_client(&g.client_id)
+                    .await
+                    .is_ok_and(|c| c.is_system)
+                {
+                    let mut scope = g.scope.clone();
+                    scope.extend(
+                        missing
+                            .iter()
+                            .filter(|m| !g.scope.iter().any(|s| s == *m))
+                            .map(|m| (*m).to_owned()),
+                    );
+                    widened.push((g.id.clone(), g.client_id.clone(), scope));
+                }
+            }
             let mut tx = p.store.begin().await?;
             tx.update_resource_server(&api).await?;
+            for (id, _, scope) in &widened {
+                tx.update_client_grant_scope(id, scope).await?;
+            }
             let mut ev = AuditEvent::new(EventType::Sapi, now);
             ev.description = "Add new scopes to the Management API".into();
-            ev.details = json!({"identifier": audience, "added_scopes": missing});
+            ev.details = json!({
+                "identifier": audience,
+                "added_scopes": missing,
+                "granted_to_system_clients": widened.iter().map(|(_, c, _)| c).collect::<Vec<_>>(),
+            });
             tx.audit(&ev).await?;
             return p.commit_config(tx).await;
         }

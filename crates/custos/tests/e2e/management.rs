@@ -221,3 +221,50 @@ async fn users_cannot_get_management_tokens() -> TestResult {
     assert_eq!(r.status().as_u16(), 401);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_upgrade_grants_new_management_scopes_to_the_bootstrap_client() -> TestResult {
+    let app = TestApp::start().await?;
+    // A data directory from a version without log streams: the scope is missing from the
+    // Management API and from the bootstrap client's grant.
+    let admin = custos_store::admin::Admin::connect(&app.db_url).await?;
+    admin
+        .execute("UPDATE resource_servers SET scopes = REPLACE(scopes, '{\"description\":\"\",\"value\":\"read:log_streams\"},', '') WHERE is_system = 1")
+        .await?;
+    admin
+        .execute("UPDATE client_grants SET scope = REPLACE(scope, '\"read:log_streams\",', '')")
+        .await?;
+    let api = app
+        .store()
+        .list_resource_servers(0, 10)
+        .await?
+        .items
+        .into_iter()
+        .find(|r| r.is_system)
+        .ok_or("no management api")?;
+    assert!(
+        !api.has_scope("read:log_streams"),
+        "the test set-up removed it"
+    );
+    // Start-up of the new version.
+    custos_oidc::Provider::new(
+        app.store().clone(),
+        app.clock.clone(),
+        app._provider.master.clone(),
+        custos_oidc::ProviderSettings {
+            issuer: app.base.clone(),
+            session: custos_domain::session::SessionPolicy::from_hours(1.0, 8.0),
+        },
+    )
+    .await?;
+    let grant = app
+        .store()
+        .find_client_grant(&app.bootstrap.0, &format!("{}api/v2/", app.base))
+        .await?;
+    assert!(
+        grant.scope.iter().any(|s| s == "read:log_streams"),
+        "{:?}",
+        grant.scope
+    );
+    Ok(())
+}
