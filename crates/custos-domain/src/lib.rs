@@ -12,6 +12,7 @@ pub mod keys;
 pub mod lucene;
 pub mod oauth;
 pub mod resource_server;
+pub mod role;
 pub mod scope;
 pub mod session;
 pub mod user;

@@ -71,4 +71,8 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "create:log_streams",
     "update:log_streams",
     "delete:log_streams",
+    "read:roles",
+    "create:roles",
+    "update:roles",
+    "delete:roles",
 ];

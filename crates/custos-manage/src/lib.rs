@@ -14,6 +14,7 @@ mod keys;
 mod log_streams;
 mod logs;
 mod resource_servers;
+mod roles;
 mod users;
 
 use custos_domain::audit::{AuditEvent, EventType};

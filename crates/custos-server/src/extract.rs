@@ -165,6 +165,10 @@ scopes! {
     CreateLogStreams => "create:log_streams",
     UpdateLogStreams => "update:log_streams",
     DeleteLogStreams => "delete:log_streams",
+    ReadRoles => "read:roles",
+    CreateRoles => "create:roles",
+    UpdateRoles => "update:roles",
+    DeleteRoles => "delete:roles",
 }
 
 /// Proof that the request carries a valid Management API token with scope `S`.

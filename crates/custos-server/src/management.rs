@@ -52,6 +52,17 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/logs-exports", post(create_logs_export))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/result", get(job_result))
+        .route("/roles", get(list_roles).post(create_role))
+        .route(
+            "/roles/{id}",
+            get(get_role).patch(update_role).delete(delete_role),
+        )
+        .route(
+            "/roles/{id}/permissions",
+            get(get_role_permissions)
+                .post(add_role_permissions)
+                .delete(remove_role_permissions),
+        )
         .route("/log-streams", get(list_streams).post(create_stream))
         .route(
             "/log-streams/{id}",
@@ -518,5 +529,104 @@ async fn delete_user_blocks(
     Path(id): Path<String>,
 ) -> Response {
     let r = mgr!(s, auth).delete_user_blocks(&id).await.map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn list_roles(
+    State(s): State<AppState>,
+    auth: Authorized<ReadRoles>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth)
+            .list_roles(p, q.get("name_filter").map(String::as_str))
+            .await
+            .map(Some),
+        Err(e) => Err(e),
+    };
+    finish(&s, &auth, false, StatusCode::OK, json!("roles"), r).await
+}
+
+async fn create_role(
+    State(s): State<AppState>,
+    auth: Authorized<CreateRoles>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).create_role(&b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn get_role(
+    State(s): State<AppState>,
+    auth: Authorized<ReadRoles>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_role(&id).await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!({"id": id}), r).await
+}
+
+async fn update_role(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateRoles>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).update_role(&id, &b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn delete_role(
+    State(s): State<AppState>,
+    auth: Authorized<DeleteRoles>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).delete_role(&id).await.map(|()| None);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn get_role_permissions(
+    State(s): State<AppState>,
+    auth: Authorized<ReadRoles>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth).get_role_permissions(&id, p).await.map(Some),
+        Err(e) => Err(e),
+    };
+    finish(
+        &s,
+        &auth,
+        false,
+        StatusCode::OK,
+        json!({"role_permissions": id}),
+        r,
+    )
+    .await
+}
+
+async fn add_role_permissions(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateRoles>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .add_role_permissions(&id, &b)
+        .await
+        .map(|()| None);
+    finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}
+
+async fn remove_role_permissions(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateRoles>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .remove_role_permissions(&id, &b)
+        .await
+        .map(|()| None);
     finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
 }

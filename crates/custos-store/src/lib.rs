@@ -24,6 +24,7 @@ mod keys;
 mod migrations;
 mod oauth;
 mod retention;
+mod roles;
 pub mod search;
 mod sqlite_fast;
 mod streams;

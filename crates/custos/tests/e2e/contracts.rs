@@ -115,6 +115,8 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
         "login_failures",
         "refresh_tokens",
         "resource_servers",
+        "role_permissions",
+        "roles",
         "sessions",
         "signing_keys",
         "users",

@@ -1,0 +1,164 @@
+//! Roles and their permissions.
+
+use custos_domain::role::{Permission, Role};
+use sqlx::any::AnyRow;
+
+use crate::{get_i64, get_str, Page, Result, Store, StoreError, Tx};
+
+fn role(r: &AnyRow) -> Result<Role> {
+    Ok(Role {
+        id: get_str(r, "id")?,
+        name: get_str(r, "name")?,
+        description: get_str(r, "description")?,
+        created_at: get_i64(r, "created_at")?,
+        updated_at: get_i64(r, "updated_at")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_role(&mut self, r: &Role) -> Result<()> {
+        sqlx::query("INSERT INTO roles (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&r.id)
+            .bind(&r.name)
+            .bind(&r.description)
+            .bind(r.created_at)
+            .bind(r.updated_at)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_role(&mut self, r: &Role) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE roles SET name = $1, description = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(&r.name)
+        .bind(&r.description)
+        .bind(r.updated_at)
+        .bind(&r.id)
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes the role and its permissions.
+    pub async fn delete_role(&mut self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        let done = sqlx::query("DELETE FROM roles WHERE id = $1")
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Adds permissions (those already present are left as they are); returns how many were new.
+    pub async fn add_role_permissions(
+        &mut self,
+        role_id: &str,
+        perms: &[Permission],
+        at: i64,
+    ) -> Result<u64> {
+        let mut added = 0;
+        for p in perms {
+            let done = sqlx::query("INSERT INTO role_permissions (role_id, resource_server_identifier, permission_name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (role_id, resource_server_identifier, permission_name) DO NOTHING")
+                .bind(role_id)
+                .bind(&p.resource_server_identifier)
+                .bind(&p.permission_name)
+                .bind(at)
+                .execute(self.conn())
+                .await?;
+            added += done.rows_affected();
+        }
+        Ok(added)
+    }
+
+    /// Removes permissions; returns how many were there.
+    pub async fn remove_role_permissions(
+        &mut self,
+        role_id: &str,
+        perms: &[Permission],
+    ) -> Result<u64> {
+        let mut removed = 0;
+        for p in perms {
+            let done = sqlx::query("DELETE FROM role_permissions WHERE role_id = $1 AND resource_server_identifier = $2 AND permission_name = $3")
+                .bind(role_id)
+                .bind(&p.resource_server_identifier)
+                .bind(&p.permission_name)
+                .execute(self.conn())
+                .await?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
+    }
+}
+
+impl Store {
+    pub async fn get_role(&self, id: &str) -> Result<Role> {
+        let r = sqlx::query("SELECT * FROM roles WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        role(&r)
+    }
+
+    /// Roles by name, optionally only those whose name contains `name_filter`
+    /// (case-insensitive, as Auth0's `name_filter`).
+    pub async fn list_roles(
+        &self,
+        name_filter: Option<&str>,
+        page: i64,
+        per_page: i64,
+    ) -> Result<Page<Role>> {
+        let pattern = format!(
+            "%{}%",
+            name_filter
+                .unwrap_or_default()
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let filter = "WHERE LOWER(name) LIKE $1 ESCAPE '\\'";
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM roles {filter} ORDER BY name, id LIMIT $2 OFFSET $3"
+        ))
+        .bind(&pattern)
+        .bind(per_page)
+        .bind(page * per_page)
+        .fetch_all(&self.read)
+        .await?;
+        let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM roles {filter}"))
+            .bind(&pattern)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(Page {
+            items: rows.iter().map(role).collect::<Result<_>>()?,
+            total,
+        })
+    }
+
+    /// The role's permissions, ordered by API and name.
+    pub async fn role_permissions(&self, role_id: &str) -> Result<Vec<Permission>> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT resource_server_identifier, permission_name FROM role_permissions WHERE role_id = $1 ORDER BY resource_server_identifier, permission_name")
+            .bind(role_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(resource_server_identifier, permission_name)| Permission {
+                resource_server_identifier,
+                permission_name,
+            })
+            .collect())
+    }
+}
