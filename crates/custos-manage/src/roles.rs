@@ -266,3 +266,218 @@ fn permissions_json(perms: &[Permission]) -> Value {
             .collect(),
     )
 }
+
+fn user_id_list(body: &Value, key: &str) -> Result<Vec<String>, ApiError> {
+    let b = Body::new(body, &[key])?;
+    let items = b
+        .raw(key)
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty() && a.len() <= 1000)
+        .ok_or_else(|| bad(format!("{key} must be an array of 1 to 1000 ids")))?;
+    let mut out = items
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| bad(format!("{key} must hold strings")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+impl Manager<'_> {
+    async fn known_user(&self, id: &str) -> Result<custos_domain::user::User, ApiError> {
+        self.provider
+            .store
+            .get_user(id)
+            .await
+            .map_err(|_| ApiError::not_found("The user does not exist.", "inexistent_user"))
+    }
+
+    /// `GET /api/v2/users/{id}/roles`.
+    pub async fn get_user_roles(&self, id: &str, paging: Paging) -> Result<Value, ApiError> {
+        self.known_user(id).await?;
+        let roles = self.provider.store.user_roles(id).await?;
+        let total = roles.len() as i64;
+        let items = roles
+            .iter()
+            .skip((paging.page * paging.per_page) as usize)
+            .take(paging.per_page as usize)
+            .map(role_json)
+            .collect();
+        Ok(paging.wrap("roles", items, total))
+    }
+
+    /// `POST /api/v2/users/{id}/roles` with `{roles: [...]}`.
+    pub async fn assign_user_roles(&self, id: &str, body: &Value) -> Result<(), ApiError> {
+        self.known_user(id).await?;
+        let roles = user_id_list(body, "roles")?;
+        for r in &roles {
+            self.find_role(r).await?;
+        }
+        let mut tx = self.provider.store.begin().await?;
+        tx.assign_roles(id, &roles, self.provider.now_ms()).await?;
+        tx.audit(&self.success_event(
+            "update:users",
+            json!({"user_id": id, "roles_assigned": roles}),
+        ))
+        .await?;
+        let mut ev = self.rbac_event(
+            "Roles assigned to a user",
+            json!({"user_id": id, "assigned": roles}),
+        );
+        ev.user_id = Some(id.to_owned());
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `DELETE /api/v2/users/{id}/roles` with `{roles: [...]}`.
+    pub async fn unassign_user_roles(&self, id: &str, body: &Value) -> Result<(), ApiError> {
+        self.known_user(id).await?;
+        let roles = user_id_list(body, "roles")?;
+        let mut tx = self.provider.store.begin().await?;
+        tx.unassign_roles(id, &roles).await?;
+        tx.audit(&self.success_event(
+            "update:users",
+            json!({"user_id": id, "roles_removed": roles}),
+        ))
+        .await?;
+        let mut ev = self.rbac_event(
+            "Roles removed from a user",
+            json!({"user_id": id, "removed": roles}),
+        );
+        ev.user_id = Some(id.to_owned());
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `GET /api/v2/roles/{id}/users`.
+    pub async fn get_role_users(&self, id: &str, paging: Paging) -> Result<Value, ApiError> {
+        self.find_role(id).await?;
+        let page = self
+            .provider
+            .store
+            .role_users(id, paging.page, paging.per_page)
+            .await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|(user_id, email, name, picture)| {
+                json!({"user_id": user_id, "email": email, "name": name, "picture": picture})
+            })
+            .collect();
+        Ok(paging.wrap("users", items, page.total))
+    }
+
+    /// `POST /api/v2/roles/{id}/users` with `{users: [...]}`.
+    pub async fn assign_role_users(&self, id: &str, body: &Value) -> Result<(), ApiError> {
+        self.find_role(id).await?;
+        let users = user_id_list(body, "users")?;
+        for u in &users {
+            self.known_user(u).await?;
+        }
+        let now = self.provider.now_ms();
+        let mut tx = self.provider.store.begin().await?;
+        for u in &users {
+            tx.assign_roles(u, &[id.to_owned()], now).await?;
+        }
+        tx.audit(&self.success_event("update:roles", json!({"id": id, "users_assigned": users})))
+            .await?;
+        tx.audit(&self.rbac_event(
+            "Users assigned to a role",
+            json!({"role": id, "assigned": users}),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `GET /api/v2/users/{id}/permissions`: direct and role-derived, with their sources.
+    pub async fn get_user_permissions(&self, id: &str, paging: Paging) -> Result<Value, ApiError> {
+        self.known_user(id).await?;
+        let held = self.provider.store.user_permissions(id).await?;
+        // One entry per permission, listing every source (Auth0's shape).
+        let mut merged: Vec<(Permission, Vec<Value>)> = Vec::new();
+        for h in held {
+            let source = match &h.role {
+                None => json!({"source_id": "", "source_name": "", "source_type": "DIRECT"}),
+                Some((rid, rname)) => {
+                    json!({"source_id": rid, "source_name": rname, "source_type": "ROLE"})
+                }
+            };
+            match merged.iter_mut().find(|(p, _)| *p == h.permission) {
+                Some((_, sources)) => sources.push(source),
+                None => merged.push((h.permission, vec![source])),
+            }
+        }
+        let total = merged.len() as i64;
+        let mut items = Vec::new();
+        for (p, sources) in merged
+            .into_iter()
+            .skip((paging.page * paging.per_page) as usize)
+            .take(paging.per_page as usize)
+        {
+            let server = self
+                .provider
+                .store
+                .get_resource_server_by_identifier(&p.resource_server_identifier)
+                .await
+                .ok();
+            items.push(json!({
+                "resource_server_identifier": p.resource_server_identifier,
+                "permission_name": p.permission_name,
+                "resource_server_name": server.as_ref().map(|s| s.name.clone()),
+                "description": server.as_ref().and_then(|s| s.scopes.iter().find(|sc| sc.value == p.permission_name).map(|sc| sc.description.clone())),
+                "sources": sources,
+            }));
+        }
+        Ok(paging.wrap("permissions", items, total))
+    }
+
+    /// `POST /api/v2/users/{id}/permissions`.
+    pub async fn add_user_permissions(&self, id: &str, body: &Value) -> Result<(), ApiError> {
+        self.known_user(id).await?;
+        let perms = self.permissions_of(body).await?;
+        let mut tx = self.provider.store.begin().await?;
+        tx.add_user_permissions(id, &perms, self.provider.now_ms())
+            .await?;
+        tx.audit(&self.success_event(
+            "update:users",
+            json!({"user_id": id, "permissions_added": permissions_json(&perms)}),
+        ))
+        .await?;
+        let mut ev = self.rbac_event(
+            "Permissions granted to a user",
+            json!({"user_id": id, "added": permissions_json(&perms)}),
+        );
+        ev.user_id = Some(id.to_owned());
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `DELETE /api/v2/users/{id}/permissions`.
+    pub async fn remove_user_permissions(&self, id: &str, body: &Value) -> Result<(), ApiError> {
+        self.known_user(id).await?;
+        let perms = self.permissions_of(body).await?;
+        let mut tx = self.provider.store.begin().await?;
+        tx.remove_user_permissions(id, &perms).await?;
+        tx.audit(&self.success_event(
+            "update:users",
+            json!({"user_id": id, "permissions_removed": permissions_json(&perms)}),
+        ))
+        .await?;
+        let mut ev = self.rbac_event(
+            "Permissions removed from a user",
+            json!({"user_id": id, "removed": permissions_json(&perms)}),
+        );
+        ev.user_id = Some(id.to_owned());
+        tx.audit(&ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -58,6 +58,22 @@ pub fn routes() -> Router<AppState> {
             get(get_role).patch(update_role).delete(delete_role),
         )
         .route(
+            "/users/{id}/roles",
+            get(get_user_roles)
+                .post(assign_user_roles)
+                .delete(unassign_user_roles),
+        )
+        .route(
+            "/users/{id}/permissions",
+            get(get_user_permissions)
+                .post(add_user_permissions)
+                .delete(remove_user_permissions),
+        )
+        .route(
+            "/roles/{id}/users",
+            get(get_role_users).post(assign_role_users),
+        )
+        .route(
             "/roles/{id}/permissions",
             get(get_role_permissions)
                 .post(add_role_permissions)
@@ -629,4 +645,132 @@ async fn remove_role_permissions(
         .await
         .map(|()| None);
     finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn get_user_roles(
+    State(s): State<AppState>,
+    auth: Authorized<ReadUsers>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth).get_user_roles(&id, p).await.map(Some),
+        Err(e) => Err(e),
+    };
+    finish(
+        &s,
+        &auth,
+        false,
+        StatusCode::OK,
+        json!({"user_roles": id}),
+        r,
+    )
+    .await
+}
+
+async fn assign_user_roles(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateUsers>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .assign_user_roles(&id, &b)
+        .await
+        .map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn unassign_user_roles(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateUsers>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .unassign_user_roles(&id, &b)
+        .await
+        .map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn get_user_permissions(
+    State(s): State<AppState>,
+    auth: Authorized<ReadUsers>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth).get_user_permissions(&id, p).await.map(Some),
+        Err(e) => Err(e),
+    };
+    finish(
+        &s,
+        &auth,
+        false,
+        StatusCode::OK,
+        json!({"user_permissions": id}),
+        r,
+    )
+    .await
+}
+
+async fn add_user_permissions(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateUsers>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .add_user_permissions(&id, &b)
+        .await
+        .map(|()| None);
+    finish(&s, &auth, true, StatusCode::CREATED, Value::Null, r).await
+}
+
+async fn remove_user_permissions(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateUsers>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .remove_user_permissions(&id, &b)
+        .await
+        .map(|()| None);
+    finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
+}
+
+async fn get_role_users(
+    State(s): State<AppState>,
+    auth: Authorized<ReadRoles>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let r = match paging(&q) {
+        Ok(p) => mgr!(s, auth).get_role_users(&id, p).await.map(Some),
+        Err(e) => Err(e),
+    };
+    finish(
+        &s,
+        &auth,
+        false,
+        StatusCode::OK,
+        json!({"role_users": id}),
+        r,
+    )
+    .await
+}
+
+async fn assign_role_users(
+    State(s): State<AppState>,
+    auth: Authorized<UpdateRoles>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth)
+        .assign_role_users(&id, &b)
+        .await
+        .map(|()| None);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
 }

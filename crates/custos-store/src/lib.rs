@@ -40,6 +40,7 @@ pub use audit::{AuditKeyRow, AuditQuery, AuditWriter, ChainRow};
 pub use dialect::Dialect;
 pub use jobs::JobRow;
 pub use retention::{ArchiveRow, AuditPolicy};
+pub use roles::HeldPermission;
 pub use streams::StreamRow;
 pub use users::UserPatch;
 

@@ -44,12 +44,14 @@ impl Tx {
         Ok(())
     }
 
-    /// Deletes the role and its permissions.
+    /// Deletes the role, its permissions and its assignments.
     pub async fn delete_role(&mut self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
-            .bind(id)
-            .execute(self.conn())
-            .await?;
+        for table in ["role_permissions", "user_roles"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE role_id = $1"))
+                .bind(id)
+                .execute(self.conn())
+                .await?;
+        }
         let done = sqlx::query("DELETE FROM roles WHERE id = $1")
             .bind(id)
             .execute(self.conn())
@@ -158,6 +160,144 @@ impl Store {
             .map(|(resource_server_identifier, permission_name)| Permission {
                 resource_server_identifier,
                 permission_name,
+            })
+            .collect())
+    }
+}
+
+/// A permission a user holds, and where from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPermission {
+    pub permission: Permission,
+    /// `None` when granted directly; the role's `(id, name)` otherwise.
+    pub role: Option<(String, String)>,
+}
+
+impl Tx {
+    /// Assigns roles to a user; returns how many were new.
+    pub async fn assign_roles(
+        &mut self,
+        user_id: &str,
+        role_ids: &[String],
+        at: i64,
+    ) -> Result<u64> {
+        let mut added = 0;
+        for r in role_ids {
+            let done = sqlx::query("INSERT INTO user_roles (user_id, role_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, role_id) DO NOTHING")
+                .bind(user_id)
+                .bind(r)
+                .bind(at)
+                .execute(self.conn())
+                .await?;
+            added += done.rows_affected();
+        }
+        Ok(added)
+    }
+
+    /// Removes roles from a user; returns how many were assigned.
+    pub async fn unassign_roles(&mut self, user_id: &str, role_ids: &[String]) -> Result<u64> {
+        let mut removed = 0;
+        for r in role_ids {
+            let done = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
+                .bind(user_id)
+                .bind(r)
+                .execute(self.conn())
+                .await?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
+    }
+
+    /// Grants permissions directly to a user; returns how many were new.
+    pub async fn add_user_permissions(
+        &mut self,
+        user_id: &str,
+        perms: &[Permission],
+        at: i64,
+    ) -> Result<u64> {
+        let mut added = 0;
+        for p in perms {
+            let done = sqlx::query("INSERT INTO user_permissions (user_id, resource_server_identifier, permission_name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, resource_server_identifier, permission_name) DO NOTHING")
+                .bind(user_id)
+                .bind(&p.resource_server_identifier)
+                .bind(&p.permission_name)
+                .bind(at)
+                .execute(self.conn())
+                .await?;
+            added += done.rows_affected();
+        }
+        Ok(added)
+    }
+
+    /// Removes direct permissions; returns how many were there.
+    pub async fn remove_user_permissions(
+        &mut self,
+        user_id: &str,
+        perms: &[Permission],
+    ) -> Result<u64> {
+        let mut removed = 0;
+        for p in perms {
+            let done = sqlx::query("DELETE FROM user_permissions WHERE user_id = $1 AND resource_server_identifier = $2 AND permission_name = $3")
+                .bind(user_id)
+                .bind(&p.resource_server_identifier)
+                .bind(&p.permission_name)
+                .execute(self.conn())
+                .await?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
+    }
+}
+
+impl Store {
+    /// The roles assigned to a user, by name.
+    pub async fn user_roles(&self, user_id: &str) -> Result<Vec<Role>> {
+        let rows = sqlx::query("SELECT r.* FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = $1 ORDER BY r.name, r.id")
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(role).collect()
+    }
+
+    /// The users a role is assigned to, `(user_id, email, name, picture)`.
+    pub async fn role_users(
+        &self,
+        role_id: &str,
+        page: i64,
+        per_page: i64,
+    ) -> Result<Page<(String, String, Option<String>, Option<String>)>> {
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as("SELECT u.user_id, u.email, u.name, u.picture FROM users u JOIN user_roles ur ON ur.user_id = u.user_id WHERE ur.role_id = $1 ORDER BY u.user_id LIMIT $2 OFFSET $3")
+            .bind(role_id)
+            .bind(per_page)
+            .bind(page * per_page)
+            .fetch_all(&self.read)
+            .await?;
+        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM user_roles WHERE role_id = $1")
+            .bind(role_id)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(Page { items: rows, total })
+    }
+
+    /// Every permission a user holds, directly or through roles, each with its source.
+    pub async fn user_permissions(&self, user_id: &str) -> Result<Vec<HeldPermission>> {
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT resource_server_identifier, permission_name, CAST(NULL AS TEXT) AS role_id, CAST(NULL AS TEXT) AS role_name FROM user_permissions WHERE user_id = $1 \
+             UNION ALL \
+             SELECT rp.resource_server_identifier, rp.permission_name, r.id, r.name FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = $1 \
+             ORDER BY 1, 2, 3 NULLS FIRST",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(api, name, role_id, role_name)| HeldPermission {
+                permission: Permission {
+                    resource_server_identifier: api,
+                    permission_name: name,
+                },
+                role: role_id.zip(role_name),
             })
             .collect())
     }

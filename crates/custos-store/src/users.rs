@@ -206,6 +206,12 @@ impl Tx {
     }
 
     pub async fn delete_user(&mut self, user_id: &str) -> Result<()> {
+        for table in ["user_roles", "user_permissions", "login_failures"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user_id)
+                .execute(self.conn())
+                .await?;
+        }
         // Token families reference the user; refresh tokens cascade from them.
         let r = sqlx::query("DELETE FROM users WHERE user_id = $1")
             .bind(user_id)

@@ -119,6 +119,8 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
         "roles",
         "sessions",
         "signing_keys",
+        "user_permissions",
+        "user_roles",
         "users",
     ];
     assert_eq!(tables.into_iter().collect::<Vec<_>>(), expected);

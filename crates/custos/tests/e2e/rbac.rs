@@ -130,3 +130,136 @@ async fn roles_and_role_permissions() -> TestResult {
     assert_eq!(renamed["details"]["after"]["name"], "Physician");
     Ok(())
 }
+
+#[tokio::test]
+async fn user_roles_and_permissions_with_their_sources() -> TestResult {
+    let app = TestApp::start().await?;
+    app.api(
+        Method::POST,
+        "resource-servers",
+        Some(json!({"identifier": "urn:clinic:charts", "name": "Charts",
+            "scopes": [{"value": "read:charts"}, {"value": "write:charts"}, {"value": "sign:charts"}]})),
+    )
+    .await?;
+    let (_, role) = app
+        .api(Method::POST, "roles", Some(json!({"name": "Doctor"})))
+        .await?;
+    let rid = role["id"].as_str().unwrap_or_default().to_owned();
+    let perm = |name: &str| json!({"permissions": [{"resource_server_identifier": "urn:clinic:charts", "permission_name": name}]});
+    app.api(
+        Method::POST,
+        &format!("roles/{rid}/permissions"),
+        Some(perm("read:charts")),
+    )
+    .await?;
+    let u = app.create_user("house@example.com").await?;
+    let uid = u["user_id"].as_str().unwrap_or_default().to_owned();
+    let enc: String = url::form_urlencoded::byte_serialize(uid.as_bytes()).collect();
+
+    let (s, e) = app
+        .api(
+            Method::POST,
+            &format!("users/{enc}/roles"),
+            Some(json!({"roles": ["rol_nope"]})),
+        )
+        .await?;
+    assert_eq!(s, 404, "{e}");
+    let (s, _) = app
+        .api(
+            Method::POST,
+            &format!("users/{enc}/roles"),
+            Some(json!({"roles": [rid]})),
+        )
+        .await?;
+    assert_eq!(s, 204);
+    let (_, roles) = app
+        .api(Method::GET, &format!("users/{enc}/roles"), None)
+        .await?;
+    assert_eq!(roles[0]["name"], "Doctor");
+    let (_, members) = app
+        .api(Method::GET, &format!("roles/{rid}/users"), None)
+        .await?;
+    assert_eq!(members[0]["email"], "house@example.com");
+
+    // Direct grants and role grants, each with its source; one entry when both apply.
+    let (s, _) = app
+        .api(
+            Method::POST,
+            &format!("users/{enc}/permissions"),
+            Some(perm("sign:charts")),
+        )
+        .await?;
+    assert_eq!(s, 201);
+    app.api(
+        Method::POST,
+        &format!("users/{enc}/permissions"),
+        Some(perm("read:charts")),
+    )
+    .await?;
+    let (_, perms) = app
+        .api(Method::GET, &format!("users/{enc}/permissions"), None)
+        .await?;
+    let list = perms.as_array().ok_or("array")?;
+    assert_eq!(list.len(), 2, "{perms}");
+    let read = list
+        .iter()
+        .find(|p| p["permission_name"] == "read:charts")
+        .ok_or("read")?;
+    let kinds: Vec<&str> = read["sources"]
+        .as_array()
+        .ok_or("sources")?
+        .iter()
+        .filter_map(|s| s["source_type"].as_str())
+        .collect();
+    assert_eq!(kinds, vec!["DIRECT", "ROLE"]);
+    assert_eq!(read["sources"][1]["source_name"], "Doctor");
+
+    // Removing the role leaves the direct grants; deleting the role removes assignments.
+    let (s, _) = app
+        .api(
+            Method::DELETE,
+            &format!("users/{enc}/roles"),
+            Some(json!({"roles": [rid]})),
+        )
+        .await?;
+    assert_eq!(s, 204);
+    let (_, perms) = app
+        .api(Method::GET, &format!("users/{enc}/permissions"), None)
+        .await?;
+    assert!(perms
+        .as_array()
+        .is_some_and(|a| a.iter().all(|p| p["sources"][0]["source_type"] == "DIRECT")));
+    app.api(
+        Method::POST,
+        &format!("roles/{rid}/users"),
+        Some(json!({"users": [uid]})),
+    )
+    .await?;
+    app.api(Method::DELETE, &format!("roles/{rid}"), None)
+        .await?;
+    let (_, roles) = app
+        .api(Method::GET, &format!("users/{enc}/roles"), None)
+        .await?;
+    assert_eq!(roles, json!([]));
+    let (s, _) = app
+        .api(
+            Method::DELETE,
+            &format!("users/{enc}/permissions"),
+            Some(perm("sign:charts")),
+        )
+        .await?;
+    assert_eq!(s, 204);
+    let changes = app.logs_of_type("custos_rbac_changed").await?;
+    assert!(changes
+        .iter()
+        .any(|c| c["description"] == "Roles assigned to a user" && c["user_id"] == uid.as_str()));
+    let (s, e) = app
+        .api(
+            Method::POST,
+            &format!("users/{enc}/roles"),
+            Some(json!({"roles": []})),
+        )
+        .await?;
+    assert_eq!(s, 400, "{e}");
+    Ok(())
+}
