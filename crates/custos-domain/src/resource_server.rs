@@ -23,6 +23,10 @@ pub struct ResourceServer {
     pub skip_consent_for_verifiable_first_party_clients: bool,
     /// The Management API itself: not editable or deletable.
     pub is_system: bool,
+    /// RBAC: user tokens for this API carry only scopes the user holds as permissions.
+    pub enforce_policies: bool,
+    /// `access_token`, or `access_token_authz` to add a `permissions` claim.
+    pub token_dialect: String,
     pub created_at: Millis,
 }
 

@@ -8,6 +8,8 @@ use crate::body::Body;
 use crate::{ApiError, Manager, Paging};
 
 const FIELDS: &[&str] = &[
+    "enforce_policies",
+    "token_dialect",
     "name",
     "identifier",
     "scopes",
@@ -35,6 +37,8 @@ pub(crate) fn resource_server_json(r: &ResourceServer) -> Value {
         "allow_offline_access": r.allow_offline_access,
         "skip_consent_for_verifiable_first_party_clients": r.skip_consent_for_verifiable_first_party_clients,
         "is_system": r.is_system,
+        "enforce_policies": r.enforce_policies,
+        "token_dialect": r.token_dialect,
     })
 }
 
@@ -51,6 +55,17 @@ fn apply(b: &Body<'_>, r: &mut ResourceServer) -> Result<(), ApiError> {
     }
     if let Some(l) = b.int("token_lifetime", 60, 2_592_000)? {
         r.token_lifetime = l;
+    }
+    if let Some(v) = b.bool("enforce_policies")? {
+        r.enforce_policies = v;
+    }
+    if let Some(d) = b.str("token_dialect", 32)? {
+        if !["access_token", "access_token_authz"].contains(&d.as_str()) {
+            return Err(bad(
+                "token_dialect must be access_token or access_token_authz",
+            ));
+        }
+        r.token_dialect = d;
     }
     if let Some(v) = b.bool("allow_offline_access")? {
         r.allow_offline_access = v;
@@ -113,6 +128,8 @@ impl Manager<'_> {
             allow_offline_access: false,
             skip_consent_for_verifiable_first_party_clients: true,
             is_system: false,
+            enforce_policies: false,
+            token_dialect: "access_token".into(),
             created_at: self.provider.now_ms(),
         };
         apply(&b, &mut r)?;

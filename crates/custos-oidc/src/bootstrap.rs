@@ -90,6 +90,8 @@ pub(crate) async fn ensure_management_api(p: &Provider) -> Result<(), ProviderEr
         allow_offline_access: false,
         skip_consent_for_verifiable_first_party_clients: false,
         is_system: true,
+        enforce_policies: false,
+        token_dialect: "access_token".into(),
         created_at: now,
     };
     let mut tx = p.store.begin().await?;

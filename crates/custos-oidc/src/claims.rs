@@ -78,6 +78,15 @@ impl Provider {
         if let Some(gty) = spec.gty {
             claims["gty"] = json!(gty);
         }
+        // Auth0's `access_token_authz` dialect: the API permissions the token grants.
+        if let Some(api) = spec.api.filter(|a| a.token_dialect == "access_token_authz") {
+            let permissions: Vec<&String> = spec
+                .scope
+                .iter()
+                .filter(|s| !OIDC_SCOPES.contains(&s.as_str()) && api.has_scope(s))
+                .collect();
+            claims["permissions"] = json!(permissions);
+        }
         let keys = self.keys.snapshot();
         Ok((keys.signer(alg)?.sign_jwt(&claims)?, lifetime))
     }
@@ -153,6 +162,32 @@ pub(crate) fn profile_claims(user: &User, scopes: &[String]) -> Map<String, Valu
 }
 
 /// The scopes an interactive token gets: OIDC scopes, plus those the API defines.
+impl Provider {
+    /// The scopes a user's token for `api` carries: OpenID scopes as requested, and the API's
+    /// scopes that were requested; with RBAC on the API (`enforce_policies`), only those the
+    /// user holds as permissions, directly or through roles.
+    pub(crate) async fn user_scopes(
+        &self,
+        user_id: &str,
+        requested: &[String],
+        api: Option<&ResourceServer>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut out = granted_user_scopes(requested, api);
+        if let Some(api) = api.filter(|a| a.enforce_policies) {
+            let held: Vec<String> = self
+                .store
+                .user_permissions(user_id)
+                .await?
+                .into_iter()
+                .filter(|h| h.permission.resource_server_identifier == api.identifier)
+                .map(|h| h.permission.permission_name)
+                .collect();
+            out.retain(|s| OIDC_SCOPES.contains(&s.as_str()) || held.contains(s));
+        }
+        Ok(out)
+    }
+}
+
 pub(crate) fn granted_user_scopes(
     requested: &[String],
     api: Option<&ResourceServer>,

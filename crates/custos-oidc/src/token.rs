@@ -16,7 +16,7 @@ use custos_store::{StoreError, Tx};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::claims::{granted_user_scopes, AccessTokenSpec};
+use crate::claims::AccessTokenSpec;
 use crate::{ClientCredentials, OAuthError, Provider, ProviderError, RequestMeta};
 
 /// The token request's parameters (RFC 6749 §4), already form-decoded.
@@ -353,7 +353,10 @@ impl Provider {
                 "Invalid authorization code",
             )));
         }
-        let scopes = granted_user_scopes(&stored.request.scope, api.as_ref());
+        let scopes = self
+            .user_scopes(&user.user_id, &stored.request.scope, api.as_ref())
+            .await
+            .map_err(Err)?;
         let grant = Grant {
             id: grant_id,
             client_id: client.client_id.clone(),
@@ -699,7 +702,10 @@ impl Provider {
             user_id: user.user_id.clone(),
             session_id: None,
             audience: api.as_ref().map(|a| a.identifier.clone()),
-            scope: granted_user_scopes(&requested, api.as_ref()),
+            scope: self
+                .user_scopes(&user.user_id, &requested, api.as_ref())
+                .await
+                .map_err(Err)?,
             auth_time: now,
             created_at: now,
             revoked: false,

@@ -40,6 +40,8 @@ fn resource_server(row: &AnyRow) -> Result<ResourceServer> {
         allow_offline_access: get_bool(row, "allow_offline_access")?,
         skip_consent_for_verifiable_first_party_clients: get_bool(row, "skip_consent")?,
         is_system: get_bool(row, "is_system")?,
+        enforce_policies: get_bool(row, "enforce_policies")?,
+        token_dialect: get_str(row, "token_dialect")?,
         created_at: get_i64(row, "created_at")?,
     })
 }
@@ -148,7 +150,7 @@ impl Store {
 
 impl Tx {
     pub async fn insert_resource_server(&mut self, r: &ResourceServer) -> Result<()> {
-        sqlx::query("INSERT INTO resource_servers (id, name, identifier, scopes, signing_alg, token_lifetime, allow_offline_access, skip_consent, is_system, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)")
+        sqlx::query("INSERT INTO resource_servers (id, name, identifier, scopes, signing_alg, token_lifetime, allow_offline_access, skip_consent, is_system, created_at, enforce_policies, token_dialect) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)")
             .bind(&r.id)
             .bind(&r.name)
             .bind(&r.identifier)
@@ -159,13 +161,15 @@ impl Tx {
             .bind(i64::from(r.skip_consent_for_verifiable_first_party_clients))
             .bind(i64::from(r.is_system))
             .bind(r.created_at)
+            .bind(i64::from(r.enforce_policies))
+            .bind(&r.token_dialect)
             .execute(self.conn())
             .await?;
         Ok(())
     }
 
     pub async fn update_resource_server(&mut self, r: &ResourceServer) -> Result<()> {
-        let res = sqlx::query("UPDATE resource_servers SET name=$2, scopes=$3, signing_alg=$4, token_lifetime=$5, allow_offline_access=$6, skip_consent=$7 WHERE id=$1")
+        let res = sqlx::query("UPDATE resource_servers SET name=$2, scopes=$3, signing_alg=$4, token_lifetime=$5, allow_offline_access=$6, skip_consent=$7, enforce_policies=$8, token_dialect=$9 WHERE id=$1")
             .bind(&r.id)
             .bind(&r.name)
             .bind(scopes_to_json(&r.scopes))
@@ -173,6 +177,8 @@ impl Tx {
             .bind(r.token_lifetime)
             .bind(i64::from(r.allow_offline_access))
             .bind(i64::from(r.skip_consent_for_verifiable_first_party_clients))
+            .bind(i64::from(r.enforce_policies))
+            .bind(&r.token_dialect)
             .execute(self.conn())
             .await?;
         crate::expect_one(res)

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0006_login_failures.sql"),
     ),
     (7, "roles", include_str!("../migrations/0007_roles.sql")),
+    (
+        8,
+        "rbac_settings",
+        include_str!("../migrations/0008_rbac_settings.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {

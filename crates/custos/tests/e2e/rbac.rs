@@ -263,3 +263,99 @@ async fn user_roles_and_permissions_with_their_sources() -> TestResult {
     assert_eq!(s, 400, "{e}");
     Ok(())
 }
+
+fn jwt_claims(token: &str) -> R<Value> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).ok_or("not a JWT")?;
+    Ok(serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?,
+    )?)
+}
+
+#[tokio::test]
+async fn with_rbac_on_tokens_carry_only_held_permissions() -> TestResult {
+    let app = TestApp::start().await?;
+    let (s, api) = app
+        .api(
+            Method::POST,
+            "resource-servers",
+            Some(json!({"identifier": "urn:clinic:charts", "scopes": [{"value": "read:charts"}, {"value": "write:charts"}]})),
+        )
+        .await?;
+    assert_eq!(s, 201, "{api}");
+    assert_eq!(
+        (
+            api["enforce_policies"].as_bool(),
+            api["token_dialect"].as_str()
+        ),
+        (Some(false), Some("access_token"))
+    );
+    let api_id = api["id"].as_str().unwrap_or_default().to_owned();
+    let (s, e) = app
+        .api(
+            Method::PATCH,
+            &format!("resource-servers/{api_id}"),
+            Some(json!({"token_dialect": "jwt"})),
+        )
+        .await?;
+    assert_eq!(s, 400, "{e}");
+    app.create_user("nurse@example.com").await?;
+    let c = app
+        .create_client(json!({"app_type": "regular_web", "grant_types": ["password"]}))
+        .await?;
+    let token = || async {
+        let (s, t) = app
+            .token_form(&[
+                ("grant_type", "password"),
+                ("client_id", c["client_id"].as_str().unwrap_or_default()),
+                (
+                    "client_secret",
+                    c["client_secret"].as_str().unwrap_or_default(),
+                ),
+                ("username", "nurse@example.com"),
+                ("password", PASSWORD),
+                ("audience", "urn:clinic:charts"),
+                ("scope", "openid read:charts write:charts"),
+            ])
+            .await?;
+        assert_eq!(s, 200, "{t}");
+        jwt_claims(t["access_token"].as_str().unwrap_or_default())
+    };
+    // RBAC off: what was requested and exists.
+    assert_eq!(token().await?["scope"], "openid read:charts write:charts");
+    // RBAC on, with the permissions claim: only what the user holds (nothing yet).
+    let (s, _) = app
+        .api(
+            Method::PATCH,
+            &format!("resource-servers/{api_id}"),
+            Some(json!({"enforce_policies": true, "token_dialect": "access_token_authz"})),
+        )
+        .await?;
+    assert_eq!(s, 200);
+    let claims = token().await?;
+    assert_eq!(claims["scope"], "openid");
+    assert_eq!(claims["permissions"], json!([]));
+    // Through a role.
+    let (_, role) = app
+        .api(Method::POST, "roles", Some(json!({"name": "Nurse"})))
+        .await?;
+    let rid = role["id"].as_str().unwrap_or_default().to_owned();
+    app.api(
+        Method::POST,
+        &format!("roles/{rid}/permissions"),
+        Some(json!({"permissions": [{"resource_server_identifier": "urn:clinic:charts", "permission_name": "read:charts"}]})),
+    )
+    .await?;
+    let users = app.api(Method::GET, "users", None).await?.1;
+    let uid = users[0]["user_id"].as_str().unwrap_or_default().to_owned();
+    app.api(
+        Method::POST,
+        &format!("roles/{rid}/users"),
+        Some(json!({"users": [uid]})),
+    )
+    .await?;
+    let claims = token().await?;
+    assert_eq!(claims["scope"], "openid read:charts");
+    assert_eq!(claims["permissions"], json!(["read:charts"]));
+    Ok(())
+}
