@@ -79,4 +79,5 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "create:roles",
     "update:roles",
     "delete:roles",
+    "check:access",
 ];

@@ -6,6 +6,7 @@
 //! HTTP framing; the server only routes, authorises and renders.
 
 mod body;
+mod check;
 mod clients;
 mod error;
 mod grants;

@@ -169,6 +169,7 @@ scopes! {
     CreateRoles => "create:roles",
     UpdateRoles => "update:roles",
     DeleteRoles => "delete:roles",
+    CheckAccess => "check:access",
 }
 
 /// Proof that the request carries a valid Management API token with scope `S`.

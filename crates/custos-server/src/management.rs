@@ -52,6 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/logs-exports", post(create_logs_export))
         .route("/jobs/{id}", get(get_job))
         .route("/jobs/{id}/result", get(job_result))
+        .route("/check", post(check))
+        .route("/check/batch", post(check_batch))
         .route("/roles", get(list_roles).post(create_role))
         .route(
             "/roles/{id}",
@@ -772,5 +774,25 @@ async fn assign_role_users(
         .assign_role_users(&id, &b)
         .await
         .map(|()| None);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+/// Decisions are recorded by the service itself (as `custos_access_*`), so a successful check
+/// adds no `sapi` read record; refused requests still record `fapi`.
+async fn check(
+    State(s): State<AppState>,
+    auth: Authorized<CheckAccess>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).check(&b).await.map(Some);
+    finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
+}
+
+async fn check_batch(
+    State(s): State<AppState>,
+    auth: Authorized<CheckAccess>,
+    ApiJson(b): ApiJson,
+) -> Response {
+    let r = mgr!(s, auth).check_batch(&b).await.map(Some);
     finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
 }
