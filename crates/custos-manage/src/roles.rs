@@ -145,6 +145,22 @@ impl Manager<'_> {
         Ok(())
     }
 
+    /// A held permission in Auth0's shape, named with its API's name and the scope's description.
+    async fn permission_json(&self, p: &Permission) -> Value {
+        let server = self
+            .provider
+            .store
+            .get_resource_server_by_identifier(&p.resource_server_identifier)
+            .await
+            .ok();
+        json!({
+            "resource_server_identifier": p.resource_server_identifier,
+            "permission_name": p.permission_name,
+            "resource_server_name": server.as_ref().map(|s| s.name.clone()),
+            "description": server.as_ref().and_then(|s| s.scopes.iter().find(|sc| sc.value == p.permission_name).map(|sc| sc.description.clone())),
+        })
+    }
+
     /// Reads `{permissions: [{resource_server_identifier, permission_name}]}`, each checked
     /// against the scopes of its API.
     async fn permissions_of(&self, body: &Value) -> Result<Vec<Permission>, ApiError> {
@@ -201,18 +217,7 @@ impl Manager<'_> {
         let mut items = Vec::new();
         let start = (paging.page * paging.per_page) as usize;
         for p in all.iter().skip(start).take(paging.per_page as usize) {
-            let server = self
-                .provider
-                .store
-                .get_resource_server_by_identifier(&p.resource_server_identifier)
-                .await
-                .ok();
-            items.push(json!({
-                "resource_server_identifier": p.resource_server_identifier,
-                "permission_name": p.permission_name,
-                "resource_server_name": server.as_ref().map(|s| s.name.clone()),
-                "description": server.as_ref().and_then(|s| s.scopes.iter().find(|sc| sc.value == p.permission_name).map(|sc| sc.description.clone())),
-            }));
+            items.push(self.permission_json(p).await);
         }
         Ok(paging.wrap("permissions", items, total))
     }
@@ -421,19 +426,9 @@ impl Manager<'_> {
             .skip((paging.page * paging.per_page) as usize)
             .take(paging.per_page as usize)
         {
-            let server = self
-                .provider
-                .store
-                .get_resource_server_by_identifier(&p.resource_server_identifier)
-                .await
-                .ok();
-            items.push(json!({
-                "resource_server_identifier": p.resource_server_identifier,
-                "permission_name": p.permission_name,
-                "resource_server_name": server.as_ref().map(|s| s.name.clone()),
-                "description": server.as_ref().and_then(|s| s.scopes.iter().find(|sc| sc.value == p.permission_name).map(|sc| sc.description.clone())),
-                "sources": sources,
-            }));
+            let mut v = self.permission_json(&p).await;
+            v["sources"] = Value::Array(sources);
+            items.push(v);
         }
         Ok(paging.wrap("permissions", items, total))
     }

@@ -69,18 +69,8 @@ impl Tx {
         perms: &[Permission],
         at: i64,
     ) -> Result<u64> {
-        let mut added = 0;
-        for p in perms {
-            let done = sqlx::query("INSERT INTO role_permissions (role_id, resource_server_identifier, permission_name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (role_id, resource_server_identifier, permission_name) DO NOTHING")
-                .bind(role_id)
-                .bind(&p.resource_server_identifier)
-                .bind(&p.permission_name)
-                .bind(at)
-                .execute(self.conn())
-                .await?;
-            added += done.rows_affected();
-        }
-        Ok(added)
+        self.add_permissions("role_permissions", "role_id", role_id, perms, at)
+            .await
     }
 
     /// Removes permissions; returns how many were there.
@@ -89,17 +79,8 @@ impl Tx {
         role_id: &str,
         perms: &[Permission],
     ) -> Result<u64> {
-        let mut removed = 0;
-        for p in perms {
-            let done = sqlx::query("DELETE FROM role_permissions WHERE role_id = $1 AND resource_server_identifier = $2 AND permission_name = $3")
-                .bind(role_id)
-                .bind(&p.resource_server_identifier)
-                .bind(&p.permission_name)
-                .execute(self.conn())
-                .await?;
-            removed += done.rows_affected();
-        }
-        Ok(removed)
+        self.remove_permissions("role_permissions", "role_id", role_id, perms)
+            .await
     }
 }
 
@@ -215,10 +196,34 @@ impl Tx {
         perms: &[Permission],
         at: i64,
     ) -> Result<u64> {
+        self.add_permissions("user_permissions", "user_id", user_id, perms, at)
+            .await
+    }
+
+    /// Removes direct permissions; returns how many were there.
+    pub async fn remove_user_permissions(
+        &mut self,
+        user_id: &str,
+        perms: &[Permission],
+    ) -> Result<u64> {
+        self.remove_permissions("user_permissions", "user_id", user_id, perms)
+            .await
+    }
+
+    /// `table` is `role_permissions` or `user_permissions`, owned through `owner_col`.
+    async fn add_permissions(
+        &mut self,
+        table: &str,
+        owner_col: &str,
+        owner: &str,
+        perms: &[Permission],
+        at: i64,
+    ) -> Result<u64> {
+        let sql = format!("INSERT INTO {table} ({owner_col}, resource_server_identifier, permission_name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT ({owner_col}, resource_server_identifier, permission_name) DO NOTHING");
         let mut added = 0;
         for p in perms {
-            let done = sqlx::query("INSERT INTO user_permissions (user_id, resource_server_identifier, permission_name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, resource_server_identifier, permission_name) DO NOTHING")
-                .bind(user_id)
+            let done = sqlx::query(&sql)
+                .bind(owner)
                 .bind(&p.resource_server_identifier)
                 .bind(&p.permission_name)
                 .bind(at)
@@ -229,16 +234,18 @@ impl Tx {
         Ok(added)
     }
 
-    /// Removes direct permissions; returns how many were there.
-    pub async fn remove_user_permissions(
+    async fn remove_permissions(
         &mut self,
-        user_id: &str,
+        table: &str,
+        owner_col: &str,
+        owner: &str,
         perms: &[Permission],
     ) -> Result<u64> {
+        let sql = format!("DELETE FROM {table} WHERE {owner_col} = $1 AND resource_server_identifier = $2 AND permission_name = $3");
         let mut removed = 0;
         for p in perms {
-            let done = sqlx::query("DELETE FROM user_permissions WHERE user_id = $1 AND resource_server_identifier = $2 AND permission_name = $3")
-                .bind(user_id)
+            let done = sqlx::query(&sql)
+                .bind(owner)
                 .bind(&p.resource_server_identifier)
                 .bind(&p.permission_name)
                 .execute(self.conn())
