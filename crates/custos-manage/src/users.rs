@@ -187,14 +187,64 @@ impl Manager<'_> {
     }
 
     pub async fn list_users(&self, paging: Paging) -> Result<Value, ApiError> {
+        self.search_users(paging, None, None).await
+    }
+
+    /// `GET /api/v2/users` with Auth0's user search: `q` (the Lucene subset, over the fields in
+    /// `custos_store::search::USER_FIELDS`) and `sort` (`field:1` or `field:-1`).
+    pub async fn search_users(
+        &self,
+        paging: Paging,
+        q: Option<&str>,
+        sort: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        use custos_store::search::{
+            parse_and_translate, SearchError, USER_DEFAULT_FIELDS, USER_FIELDS,
+        };
         // Auth0 only lets you page through the first 1000 users.
         if (paging.page + 1) * paging.per_page > 1000 {
             return Err(ApiError::bad_query("You can only page through the first 1000 records. See https://auth0.com/docs/users/search/v3/view-search-results-by-page#limitation"));
         }
+        let search = match q.filter(|t| !t.trim().is_empty()) {
+            None => None,
+            Some(text) if text.len() > 2048 => {
+                return Err(ApiError::bad_query(
+                    "Query validation error: 'q' is longer than 2048 characters",
+                ))
+            }
+            Some(text) => Some(
+                parse_and_translate(text, USER_FIELDS, USER_DEFAULT_FIELDS, 1).map_err(
+                    |e| match e {
+                        SearchError::Misconfigured { .. } => ApiError::internal(),
+                        other => {
+                            ApiError::bad_query(format!("Query validation error: 'q': {other}"))
+                        }
+                    },
+                )?,
+            ),
+        };
+        let sort = match sort.filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => {
+                let parsed = s.split_once(':').and_then(|(field, dir)| {
+                    let f = USER_FIELDS.iter().find(|f| f.name == field)?;
+                    match dir {
+                        "1" => Some((f.column, false)),
+                        "-1" => Some((f.column, true)),
+                        _ => None,
+                    }
+                });
+                Some(parsed.ok_or_else(|| {
+                    ApiError::bad_query(
+                        "Query validation error: 'sort' must be field:1 or field:-1 with a searchable field",
+                    )
+                })?)
+            }
+        };
         let page = self
             .provider
             .store
-            .list_users(paging.page, paging.per_page)
+            .search_users(search.as_ref(), sort, paging.page, paging.per_page)
             .await?;
         Ok(paging.wrap(
             "users",

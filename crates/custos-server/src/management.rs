@@ -325,7 +325,14 @@ async fn list_users(
     Query(q): Q,
 ) -> Response {
     let r = match paging(&q) {
-        Ok(p) => mgr!(s, auth).list_users(p).await.map(Some),
+        Ok(p) => mgr!(s, auth)
+            .search_users(
+                p,
+                q.get("q").map(String::as_str),
+                q.get("sort").map(String::as_str),
+            )
+            .await
+            .map(Some),
         Err(e) => Err(e),
     };
     finish(&s, &auth, false, StatusCode::OK, json!("users"), r).await

@@ -476,6 +476,64 @@ pub const LOG_DEFAULT_FIELDS: &[&str] = &[
     "user_name",
 ];
 
+/// The users' searchable fields, as `GET /api/v2/users?q=` names them (Auth0's user search,
+/// for the fields Custos stores in columns), and the columns they search.
+pub const USER_FIELDS: &[Field] = &[
+    Field {
+        name: "user_id",
+        column: "user_id",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "email",
+        column: "email",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "name",
+        column: "name",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "nickname",
+        column: "nickname",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "given_name",
+        column: "given_name",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "family_name",
+        column: "family_name",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "last_ip",
+        column: "last_ip",
+        kind: FieldKind::Text,
+    },
+    Field {
+        name: "created_at",
+        column: "created_at",
+        kind: FieldKind::Millis,
+    },
+    Field {
+        name: "updated_at",
+        column: "updated_at",
+        kind: FieldKind::Millis,
+    },
+    Field {
+        name: "last_login",
+        column: "last_login",
+        kind: FieldKind::Millis,
+    },
+];
+
+/// Fields a bare term searches in user search.
+pub const USER_DEFAULT_FIELDS: &[&str] = &["email", "name", "nickname", "user_id"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

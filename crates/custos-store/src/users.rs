@@ -89,18 +89,43 @@ impl Store {
     }
 
     pub async fn list_users(&self, page: i64, per_page: i64) -> Result<Page<User>> {
-        let rows =
-            sqlx::query("SELECT * FROM users ORDER BY created_at, user_id LIMIT $1 OFFSET $2")
-                .bind(per_page)
-                .bind(page * per_page)
-                .fetch_all(&self.read)
-                .await?;
-        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        self.search_users(None, None, page, per_page).await
+    }
+
+    /// Users matching a translated search (`$n` placeholders from 1), ordered by `sort`
+    /// (`(column from USER_FIELDS, descending)`; default: creation order).
+    pub async fn search_users(
+        &self,
+        search: Option<&(String, Vec<crate::search::Bind>)>,
+        sort: Option<(&str, bool)>,
+        page: i64,
+        per_page: i64,
+    ) -> Result<Page<User>> {
+        let (where_clause, binds) = match search {
+            Some((sql, binds)) => (format!("WHERE {sql}"), binds.clone()),
+            None => (String::new(), Vec::new()),
+        };
+        let order = match sort {
+            Some((col, desc)) if crate::search::USER_FIELDS.iter().any(|f| f.column == col) => {
+                format!("{col} {}, user_id", if desc { "DESC" } else { "ASC" })
+            }
+            _ => "created_at, user_id".to_owned(),
+        };
+        let sql = format!(
+            "SELECT * FROM users {where_clause} ORDER BY {order} LIMIT {} OFFSET {}",
+            per_page.clamp(0, 100),
+            page.max(0) * per_page.clamp(0, 100)
+        );
+        let rows = crate::audit::bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&self.read)
+            .await?;
+        let count_sql = format!("SELECT COUNT(*) FROM users {where_clause}");
+        let row = crate::audit::bind_all(sqlx::query(&count_sql), &binds)
             .fetch_one(&self.read)
             .await?;
         Ok(Page {
             items: rows.iter().map(user).collect::<Result<_>>()?,
-            total,
+            total: sqlx::Row::try_get::<i64, _>(&row, 0)?,
         })
     }
 }

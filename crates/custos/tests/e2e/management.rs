@@ -268,3 +268,63 @@ async fn an_upgrade_grants_new_management_scopes_to_the_bootstrap_client() -> Te
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn user_search_in_auth0_syntax() -> TestResult {
+    let app = TestApp::start().await?;
+    for (email, name) in [
+        ("house@clinic.example", "Gregory House"),
+        ("wilson@clinic.example", "James Wilson"),
+        ("cuddy@admin.example", "Lisa Cuddy"),
+    ] {
+        let (s, u) = app
+            .api(
+                Method::POST,
+                "users",
+                Some(json!({"connection": "Username-Password-Authentication", "email": email, "password": PASSWORD, "name": name})),
+            )
+            .await?;
+        assert_eq!(s, 201, "{u}");
+        app.advance(1);
+    }
+    let search = |q: &str, extra: &str| {
+        let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        let path = format!("users?q={q}&search_engine=v3{extra}");
+        let app = &app;
+        async move { app.api(Method::GET, &path, None).await }
+    };
+    let emails = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u["email"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (s, found) = search("email:\"wilson@clinic.example\"", "").await?;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(emails(&found), vec!["wilson@clinic.example"]);
+    let (_, found) = search("name:Greg* OR name:Lisa*", "&sort=email:1").await?;
+    assert_eq!(
+        emails(&found),
+        vec!["cuddy@admin.example", "house@clinic.example"]
+    );
+    let (_, found) = search("NOT email:cuddy*", "&sort=created_at:-1").await?;
+    assert_eq!(
+        emails(&found),
+        vec!["wilson@clinic.example", "house@clinic.example"]
+    );
+    let (_, found) = search("created_at:[2000-01-01 TO *]", "&include_totals=true").await?;
+    assert_eq!(found["total"], 3);
+    for (bad, extra) in [
+        ("nope:x", ""),
+        ("email:(", ""),
+        ("email:x", "&sort=password:1"),
+    ] {
+        let (s, e) = search(bad, extra).await?;
+        assert_eq!(s, 400, "{bad}: {e}");
+        assert_eq!(e["statusCode"], 400);
+    }
+    Ok(())
+}
