@@ -55,6 +55,29 @@ async fn ingest(State(h): State<Hook>, headers: HeaderMap, body: String) -> Stat
     StatusCode::OK
 }
 
+/// Starts the webhook receiver; returns its endpoint.
+async fn start_hook(hook: &Hook) -> R<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}/ingest", listener.local_addr()?);
+    let router = axum::Router::new()
+        .route("/ingest", post(ingest))
+        .with_state(hook.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(endpoint)
+}
+
+/// Creates a log stream; returns it, its id and the cursor it starts from.
+async fn create_stream(app: &TestApp, body: Value) -> R<(Value, String, i64)> {
+    let (s, created) = app.api(Method::POST, "log-streams", Some(body)).await?;
+    assert_eq!(s, 200, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let cursor: i64 = created["health"]["cursor_log_id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    Ok((created, id, cursor))
+}
+
 /// `n` client-credentials exchanges: `n` new records.
 async fn burst(app: &TestApp, n: usize) -> R<()> {
     for _ in 0..n {
@@ -104,12 +127,7 @@ async fn webhook_gets_every_event_through_500s_and_a_hang() -> TestResult {
     let app = TestApp::start().await?;
     let hook = Hook::default();
     hook.mode.store(FAIL, Ordering::SeqCst);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let endpoint = format!("http://{}/ingest", listener.local_addr()?);
-    let router = axum::Router::new()
-        .route("/ingest", post(ingest))
-        .with_state(hook.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let endpoint = start_hook(&hook).await?;
 
     let (s, created) = app
         .api(
@@ -306,20 +324,12 @@ async fn syslog_gets_every_event_through_a_dropped_connection_and_refusals() -> 
             });
         }
     });
-    let (s, created) = app
-        .api(
-            Method::POST,
-            "log-streams",
-            Some(json!({"name": "syslog", "type": "syslog", "sink": {
-                "syslogHost": "127.0.0.1", "syslogPort": port, "syslogTls": false}})),
-        )
-        .await?;
-    assert_eq!(s, 200, "{created}");
-    let id = created["id"].as_str().unwrap_or_default().to_owned();
-    let cursor: i64 = created["health"]["cursor_log_id"]
-        .as_str()
-        .unwrap_or_default()
-        .parse()?;
+    let (_, id, cursor) = create_stream(
+        &app,
+        json!({"name": "syslog", "type": "syslog", "sink": {
+                "syslogHost": "127.0.0.1", "syslogPort": port, "syslogTls": false}}),
+    )
+    .await?;
     burst(&app, 30).await?;
     let last = app.store().audit_max_seq().await?;
     wait_for("every event at the syslog receiver", 30, || {
@@ -447,20 +457,12 @@ async fn nats_jetstream_gets_every_event_once_after_an_outage() -> TestResult {
     let subject = format!("custos.logs.t{tag}");
     let stream = format!("CUSTOS_TEST_{tag}");
     // First pointed at a port where nothing listens: an outage from the start.
-    let (s, created) = app
-        .api(
-            Method::POST,
-            "log-streams",
-            Some(json!({"name": "jetstream", "type": "nats", "sink": {
-                "natsUrl": "nats://127.0.0.1:9", "natsSubject": subject, "natsStream": stream}})),
-        )
-        .await?;
-    assert_eq!(s, 200, "{created}");
-    let id = created["id"].as_str().unwrap_or_default().to_owned();
-    let cursor: i64 = created["health"]["cursor_log_id"]
-        .as_str()
-        .unwrap_or_default()
-        .parse()?;
+    let (_, id, cursor) = create_stream(
+        &app,
+        json!({"name": "jetstream", "type": "nats", "sink": {
+                "natsUrl": "nats://127.0.0.1:9", "natsSubject": subject, "natsStream": stream}}),
+    )
+    .await?;
     burst(&app, 15).await?;
     let mut failing = false;
     for _ in 0..100 {
@@ -608,12 +610,7 @@ async fn syslog_over_tls_with_a_private_ca() -> TestResult {
 async fn a_healthy_webhook_gets_each_event_exactly_once() -> TestResult {
     let app = TestApp::start().await?;
     let hook = Hook::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let endpoint = format!("http://{}/ingest", listener.local_addr()?);
-    let router = axum::Router::new()
-        .route("/ingest", post(ingest))
-        .with_state(hook.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let endpoint = start_hook(&hook).await?;
     let (s, created) = app
         .api(
             Method::POST,
