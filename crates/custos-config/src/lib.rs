@@ -46,6 +46,9 @@ pub struct Settings {
     pub stream_suspend_hours: f64,
     /// Where audit records past their retention are archived before they are purged.
     pub audit_archive_dir: PathBuf,
+    /// Management API requests per second each client may make (its bucket holds as many);
+    /// 0 turns the limit (and the `x-ratelimit-*` headers) off.
+    pub management_rate_limit: u64,
 }
 
 impl Settings {
@@ -87,6 +90,7 @@ struct FileConfig {
     stream_backoff_ms: Option<u64>,
     stream_suspend_hours: Option<f64>,
     audit_archive_dir: Option<String>,
+    management_rate_limit: Option<u64>,
 }
 
 /// The environment variables Custos reads.
@@ -107,6 +111,7 @@ pub const ENV_VARS: &[&str] = &[
     "CUSTOS_STREAM_BACKOFF_MS",
     "CUSTOS_STREAM_SUSPEND_HOURS",
     "CUSTOS_AUDIT_ARCHIVE_DIR",
+    "CUSTOS_MANAGEMENT_RATE_LIMIT",
 ];
 
 impl Settings {
@@ -267,6 +272,12 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("audit-archive"));
         Ok(Self {
+            management_rate_limit: whole(
+                "CUSTOS_MANAGEMENT_RATE_LIMIT",
+                fc.management_rate_limit,
+                1_000,
+                0..=10_000_000,
+            )?,
             audit_archive_dir,
             audit_checkpoint_seconds: whole(
                 "CUSTOS_AUDIT_CHECKPOINT_SECONDS",

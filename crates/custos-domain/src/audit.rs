@@ -50,6 +50,8 @@ pub enum EventType {
     Ssa,
     /// Blocked by brute-force protection (too many wrong passwords).
     LimitWc,
+    /// Rate limit reached on the Management API.
+    ApiLimit,
     /// Successful password change.
     Scp,
     /// Failed password change.
@@ -77,7 +79,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 34] = [
+    pub const ALL: [EventType; 35] = [
         EventType::S,
         EventType::F,
         EventType::Fp,
@@ -100,6 +102,7 @@ impl EventType {
         EventType::Fsa,
         EventType::Ssa,
         EventType::LimitWc,
+        EventType::ApiLimit,
         EventType::Scp,
         EventType::Fcp,
         EventType::AccessAllowed,
@@ -143,6 +146,7 @@ impl EventType {
             EventType::Fsa => "fsa",
             EventType::Ssa => "ssa",
             EventType::LimitWc => "limit_wc",
+            EventType::ApiLimit => "api_limit",
             EventType::Scp => "scp",
             EventType::Fcp => "fcp",
             EventType::AccessAllowed => "custos_access_allowed",
@@ -185,6 +189,7 @@ impl EventType {
             EventType::Fsa => "Failed Silent Auth",
             EventType::Ssa => "Successful Silent Auth",
             EventType::LimitWc => "Blocked Account",
+            EventType::ApiLimit => "Rate Limit on the Authentication or Management APIs",
             EventType::Scp => "Successful change password",
             EventType::Fcp => "Failed change password",
             EventType::AccessAllowed => "Access allowed",
@@ -214,6 +219,7 @@ impl EventType {
             Sapi => "management.success",
             Fapi => "management.fail",
             LimitWc | Fcp => "user.fail",
+            ApiLimit => "system.notification",
             Scp => "user.success",
             AccessAllowed | AccessDenied => "custos.access",
             RuleExecuted | RuleFailed => "custos.rules",
@@ -233,6 +239,7 @@ pub const CATEGORIES: &[&str] = &[
     "auth.token_exchange.success",
     "auth.token_exchange.fail",
     "management.success",
+    "system.notification",
     "management.fail",
     "user.success",
     "user.fail",

@@ -186,6 +186,24 @@ impl Manager<'_> {
         Ok(user_json(&u))
     }
 
+    /// `GET /api/v2/users-by-email?email=`: the users with that email address (compared after
+    /// normalisation, so case-insensitively), as an array; empty when there are none.
+    pub async fn users_by_email(&self, email: Option<&str>) -> Result<Value, ApiError> {
+        let email = email.filter(|e| !e.is_empty()).ok_or_else(|| {
+            ApiError::bad_query("Query validation error: 'email' is required")
+        })?;
+        let email = normalize_email(email).ok_or_else(|| {
+            ApiError::bad_query(format!(
+                "Query validation error: Object didn't pass validation for format email: {email}"
+            ))
+        })?;
+        match self.provider.store.find_user_by_email(&email).await {
+            Ok(u) => Ok(Value::Array(vec![user_json(&u)])),
+            Err(StoreError::NotFound) => Ok(Value::Array(Vec::new())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn list_users(&self, paging: Paging) -> Result<Value, ApiError> {
         self.search_users(paging, None, None).await
     }
@@ -199,7 +217,7 @@ impl Manager<'_> {
         sort: Option<&str>,
     ) -> Result<Value, ApiError> {
         use custos_store::search::{
-            parse_and_translate, SearchError, USER_DEFAULT_FIELDS, USER_FIELDS,
+            parse_and_translate_in, FieldKind, SearchError, USER_DEFAULT_FIELDS, USER_FIELDS,
         };
         // Auth0 only lets you page through the first 1000 users.
         if (paging.page + 1) * paging.per_page > 1000 {
@@ -213,7 +231,14 @@ impl Manager<'_> {
                 ))
             }
             Some(text) => Some(
-                parse_and_translate(text, USER_FIELDS, USER_DEFAULT_FIELDS, 1).map_err(
+                parse_and_translate_in(
+                    self.provider.store.dialect(),
+                    text,
+                    USER_FIELDS,
+                    USER_DEFAULT_FIELDS,
+                    1,
+                )
+                .map_err(
                     |e| match e {
                         SearchError::Misconfigured { .. } => ApiError::internal(),
                         other => {
@@ -227,7 +252,9 @@ impl Manager<'_> {
             None => None,
             Some(s) => {
                 let parsed = s.split_once(':').and_then(|(field, dir)| {
-                    let f = USER_FIELDS.iter().find(|f| f.name == field)?;
+                    let f = USER_FIELDS
+                        .iter()
+                        .find(|f| f.name == field && f.kind != FieldKind::Json)?;
                     match dir {
                         "1" => Some((f.column, false)),
                         "-1" => Some((f.column, true)),

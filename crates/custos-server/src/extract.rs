@@ -172,6 +172,34 @@ scopes! {
     CheckAccess => "check:access",
 }
 
+/// Auth0's 429 for a client over its Management API rate limit. Only the first refusal of a run
+/// is recorded (`api_limit`), so a flood of refused calls cannot flood the audit trail.
+async fn rate_limited(
+    state: &AppState,
+    client_id: &str,
+    meta: &custos_oidc::RequestMeta,
+    info: &crate::ratelimit::RateInfo,
+) -> Response {
+    let p = &state.provider;
+    if info.first_refusal {
+        let mut ev = AuditEvent::new(EventType::ApiLimit, p.now_ms());
+        ev.description = "Management API rate limit reached".to_owned();
+        ev.client_id = Some(client_id.to_owned());
+        ev.ip = Some(meta.ip.clone());
+        ev.user_agent = Some(meta.user_agent.clone());
+        ev.details = json!({"limit": info.limit, "reset": info.reset});
+        if let Err(e) = p.store.append_audit(ev).await {
+            tracing::error!(error = %e, "could not record a rate limit");
+            return api_error(&ApiError::internal());
+        }
+    }
+    api_error(&ApiError::new(
+        429,
+        "Global limit has been reached",
+        Some("too_many_requests"),
+    ))
+}
+
 /// Proof that the request carries a valid Management API token with scope `S`.
 pub struct Authorized<S: Scope> {
     pub actor: Actor,
@@ -261,6 +289,15 @@ impl<S: Scope> FromRequestParts<AppState> for Authorized<S> {
                 Some(identity.client_id),
             )
             .await);
+        }
+        if let Some(limiter) = &state.limiter {
+            let info = limiter.take(&identity.client_id, p.now_ms());
+            if let Some(slot) = parts.extensions.get::<crate::ratelimit::RateSlot>() {
+                let _ = slot.0.set(info);
+            }
+            if !info.allowed {
+                return Err(rate_limited(state, &identity.client_id, &meta, &info).await);
+            }
         }
         if !identity.has_scope(S::NAME) {
             let e = ApiError::forbidden(

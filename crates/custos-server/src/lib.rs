@@ -11,6 +11,7 @@ mod management;
 mod oauth;
 mod openapi;
 mod pages;
+mod ratelimit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +29,23 @@ pub struct AppState {
     pub provider: Arc<Provider>,
     /// The audit trail's runtime: log-stream workers (told when streams change), export jobs.
     pub trail: Arc<custos_trail::Runtime>,
+    /// The Management API's per-client rate limit (`None`: off).
+    pub limiter: Option<Arc<ratelimit::RateLimiter>>,
+}
+
+/// Settings of the HTTP layer itself.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Management API requests per second per client (0: no limit); `CUSTOS_MANAGEMENT_RATE_LIMIT`.
+    pub management_rate_limit: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            management_rate_limit: 1_000,
+        }
+    }
 }
 
 /// Largest request body accepted anywhere (Auth0's Management API limit is 1 MB).
@@ -35,10 +53,27 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP surface.
 pub fn router(provider: Arc<Provider>, trail: Arc<custos_trail::Runtime>) -> Router {
-    let state = AppState { provider, trail };
+    router_with(provider, trail, &HttpSettings::default())
+}
+
+/// The whole HTTP surface, with explicit HTTP settings.
+pub fn router_with(
+    provider: Arc<Provider>,
+    trail: Arc<custos_trail::Runtime>,
+    settings: &HttpSettings,
+) -> Router {
+    let limiter = ratelimit::RateLimiter::new(settings.management_rate_limit).map(Arc::new);
+    let state = AppState {
+        provider,
+        trail,
+        limiter,
+    };
     Router::new()
         .merge(oauth::routes())
-        .nest("/api/v2", management::routes())
+        .nest(
+            "/api/v2",
+            management::routes().layer(axum::middleware::from_fn(ratelimit::headers)),
+        )
         .route("/.well-known/custos/audit-keys.json", get(audit_keys))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

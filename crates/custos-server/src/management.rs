@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             axum::routing::patch(update_grant).delete(delete_grant),
         )
         .route("/users", get(list_users).post(create_user))
+        .route("/users-by-email", get(users_by_email))
         .route(
             "/users/{id}",
             get(get_user).patch(update_user).delete(delete_user),
@@ -336,6 +337,18 @@ async fn list_users(
         Err(e) => Err(e),
     };
     finish(&s, &auth, false, StatusCode::OK, json!("users"), r).await
+}
+
+async fn users_by_email(
+    State(s): State<AppState>,
+    auth: Authorized<ReadUsers>,
+    Query(q): Q,
+) -> Response {
+    let r = mgr!(s, auth)
+        .users_by_email(q.get("email").map(String::as_str))
+        .await
+        .map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!("users-by-email"), r).await
 }
 
 async fn create_user(

@@ -23,6 +23,8 @@
 
 use custos_domain::lucene::{self, Bound, ParseError, Query, Value};
 use custos_domain::{parse_iso8601, Millis};
+
+use crate::Dialect;
 use thiserror::Error;
 
 /// How a column is stored and compared.
@@ -37,6 +39,11 @@ pub enum FieldKind {
     /// `date:[2026-03-01 TO 2026-03-31]` includes all of 31 March; an exclusive lower bound
     /// (`{2026-03-01 TO *]`) starts after the whole day.
     Millis,
+    /// A JSON document in a `TEXT` column, searched by path: a query names `field.key.key`
+    /// (keys of letters, digits, `_` and `-`), and the value at that path compares as text
+    /// (numbers and booleans by their JSON spelling: `app_metadata.active:true`). Needs the SQL
+    /// dialect, so only [`to_sql_in`] accepts it.
+    Json,
 }
 
 /// One searchable field: the name a query uses and the column it reads.
@@ -91,6 +98,19 @@ pub fn parse_and_translate(
     to_sql(&query, fields, default_fields, first_placeholder)
 }
 
+/// Parses `input` and translates it with [`to_sql_in`], for field tables with
+/// [`FieldKind::Json`] fields.
+pub fn parse_and_translate_in(
+    dialect: Dialect,
+    input: &str,
+    fields: &[Field],
+    default_fields: &[&str],
+    first_placeholder: usize,
+) -> Result<(String, Vec<Bind>), SearchError> {
+    let query = lucene::parse(input)?;
+    translate(Some(dialect), &query, fields, default_fields, first_placeholder)
+}
+
 /// Translates a query into an SQL condition and its binds, numbered from `$first_placeholder`
 /// (1-based, so a caller with binds of its own passes the next number).
 ///
@@ -99,6 +119,27 @@ pub fn parse_and_translate(
 /// (names from `fields`) with `OR`; date fields among them are skipped for values that are not
 /// dates, so a bare word does not fail on them.
 pub fn to_sql(
+    q: &Query,
+    fields: &[Field],
+    default_fields: &[&str],
+    first_placeholder: usize,
+) -> Result<(String, Vec<Bind>), SearchError> {
+    translate(None, q, fields, default_fields, first_placeholder)
+}
+
+/// [`to_sql`] for `dialect`, which also translates [`FieldKind::Json`] fields.
+pub fn to_sql_in(
+    dialect: Dialect,
+    q: &Query,
+    fields: &[Field],
+    default_fields: &[&str],
+    first_placeholder: usize,
+) -> Result<(String, Vec<Bind>), SearchError> {
+    translate(Some(dialect), q, fields, default_fields, first_placeholder)
+}
+
+fn translate(
+    dialect: Option<Dialect>,
     q: &Query,
     fields: &[Field],
     default_fields: &[&str],
@@ -116,6 +157,7 @@ pub fn to_sql(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut sql = Translator {
+        dialect,
         fields,
         defaults,
         next: first_placeholder,
@@ -126,6 +168,7 @@ pub fn to_sql(
 }
 
 struct Translator<'f> {
+    dialect: Option<Dialect>,
     fields: &'f [Field],
     defaults: Vec<&'f Field>,
     next: usize,
@@ -153,6 +196,73 @@ impl<'f> Translator<'f> {
             })
     }
 
+    /// The column (or, for a JSON path, the expression) a field name reads, and how it compares.
+    fn target(&mut self, name: &str) -> Result<(FieldKind, String, &'f str), SearchError> {
+        if let Some((head, path)) = name.split_once('.') {
+            let field = self.field(head)?;
+            if field.kind != FieldKind::Json {
+                return Err(SearchError::UnknownField {
+                    field: name.to_owned(),
+                    known: self.known(),
+                });
+            }
+            let keys: Vec<&str> = path.split('.').collect();
+            let valid = |k: &&str| {
+                !k.is_empty()
+                    && k.len() <= 64
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            };
+            if keys.len() > 8 || !keys.iter().all(valid) {
+                return Err(SearchError::Unsupported(format!(
+                    "invalid path in field '{name}': keys are letters, digits, '_' and '-', \
+                     at most 8 deep"
+                )));
+            }
+            let col = field.column;
+            let expr = match self.dialect {
+                Some(Dialect::Sqlite) => {
+                    let json_path = format!(
+                        "${}",
+                        keys.iter().map(|k| format!(".\"{k}\"")).collect::<String>()
+                    );
+                    let p = self.bind(Bind::Text(json_path));
+                    format!(
+                        "(CASE json_type({col}, {p}) WHEN 'true' THEN 'true' \
+                         WHEN 'false' THEN 'false' WHEN 'object' THEN NULL WHEN 'array' THEN NULL \
+                         ELSE CAST(json_extract({col}, {p}) AS TEXT) END)"
+                    )
+                }
+                Some(Dialect::Postgres) => {
+                    let args = keys
+                        .iter()
+                        .map(|k| self.bind(Bind::Text((*k).to_owned())))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!(
+                        "(CASE WHEN jsonb_typeof(jsonb_extract_path(CAST({col} AS jsonb), {args})) \
+                         IN ('object', 'array') THEN NULL \
+                         ELSE jsonb_extract_path_text(CAST({col} AS jsonb), {args}) END)"
+                    )
+                }
+                None => {
+                    return Err(SearchError::Misconfigured {
+                        default_field: field.name.to_owned(),
+                    })
+                }
+            };
+            return Ok((FieldKind::Text, expr, field.name));
+        }
+        let field = self.field(name)?;
+        if field.kind == FieldKind::Json {
+            return Err(SearchError::Unsupported(format!(
+                "search a key of '{0}', such as {0}.plan:gold",
+                field.name
+            )));
+        }
+        Ok((field.kind, field.column.to_owned(), field.name))
+    }
+
     fn bind(&mut self, value: Bind) -> String {
         let placeholder = format!("${}", self.next);
         self.next += 1;
@@ -166,8 +276,8 @@ impl<'f> Translator<'f> {
                 field: Some(name),
                 value,
             } => {
-                let field = self.field(name)?;
-                self.term(field, value)
+                let (kind, col, name) = self.target(name)?;
+                self.term(kind, &col, name, value)
             }
             Query::Term { field: None, value } => self.default_term(value),
             // An empty conjunction is true and an empty disjunction false, as in logic; the
@@ -182,8 +292,8 @@ impl<'f> Translator<'f> {
                 Ok(format!("(NOT COALESCE({inner}, FALSE))"))
             }
             Query::Exists(name) => {
-                let field = self.field(name)?;
-                Ok(format!("{} IS NOT NULL", field.column))
+                let (_, col, _) = self.target(name)?;
+                Ok(format!("{col} IS NOT NULL"))
             }
         }
     }
@@ -209,7 +319,7 @@ impl<'f> Translator<'f> {
         let mut parts = Vec::new();
         let mut skipped = None;
         for field in self.defaults.clone() {
-            match self.term(field, value) {
+            match self.term(field.kind, field.column, field.name, value) {
                 Ok(part) => parts.push(part),
                 Err(e) if field.kind == FieldKind::Millis => {
                     skipped.get_or_insert(e);
@@ -226,9 +336,17 @@ impl<'f> Translator<'f> {
 
     /// One field against one value. Every check happens before the first bind, so a refused
     /// default field leaves no stray bind behind.
-    fn term(&mut self, field: &Field, value: &Value) -> Result<String, SearchError> {
-        let col = field.column;
-        match field.kind {
+    fn term(
+        &mut self,
+        kind: FieldKind,
+        col: &str,
+        name: &str,
+        value: &Value,
+    ) -> Result<String, SearchError> {
+        match kind {
+            FieldKind::Json => Err(SearchError::Misconfigured {
+                default_field: name.to_owned(),
+            }),
             FieldKind::Text => {
                 check_text(value)?;
                 Ok(match value {
@@ -270,7 +388,7 @@ impl<'f> Translator<'f> {
             FieldKind::Millis => {
                 let span = |text: &str| {
                     instant_span(text).ok_or_else(|| SearchError::BadDate {
-                        field: field.name.to_owned(),
+                        field: name.to_owned(),
                         value: text.to_owned(),
                     })
                 };
@@ -285,7 +403,7 @@ impl<'f> Translator<'f> {
                     Value::Prefix(_) => Err(SearchError::Unsupported(format!(
                         "prefix search is not supported on date field '{0}'; use a range such \
                          as {0}:[2026-03-01 TO 2026-03-31]",
-                        field.name
+                        name
                     ))),
                     Value::Range { lower, upper } => {
                         // Inclusive bounds take in the whole period a value names, exclusive
@@ -528,6 +646,16 @@ pub const USER_FIELDS: &[Field] = &[
         name: "last_login",
         column: "last_login",
         kind: FieldKind::Millis,
+    },
+    Field {
+        name: "app_metadata",
+        column: "app_metadata",
+        kind: FieldKind::Json,
+    },
+    Field {
+        name: "user_metadata",
+        column: "user_metadata",
+        kind: FieldKind::Json,
     },
 ];
 

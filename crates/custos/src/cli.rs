@@ -277,7 +277,13 @@ async fn serve(mut s: Settings) -> anyhow::Result<()> {
     let booted = boot::boot(&s, &s.issuer).await?;
     let trail = boot::start_trail(&s, &booted.provider).await?;
     let trail = std::sync::Arc::new(trail);
-    let router = custos_server::router(booted.provider.clone(), trail.clone());
+    let router = custos_server::router_with(
+        booted.provider.clone(),
+        trail.clone(),
+        &custos_server::HttpSettings {
+            management_rate_limit: s.management_rate_limit,
+        },
+    );
     println!("Custos listening on {scheme}://{bound}");
     println!("Issuer: {}", s.issuer);
     println!("Discovery: {}.well-known/openid-configuration", s.issuer);

@@ -272,16 +272,16 @@ async fn an_upgrade_grants_new_management_scopes_to_the_bootstrap_client() -> Te
 #[tokio::test]
 async fn user_search_in_auth0_syntax() -> TestResult {
     let app = TestApp::start().await?;
-    for (email, name) in [
-        ("house@clinic.example", "Gregory House"),
-        ("wilson@clinic.example", "James Wilson"),
-        ("cuddy@admin.example", "Lisa Cuddy"),
+    for (email, name, meta) in [
+        ("house@clinic.example", "Gregory House", json!({"ward": "3B", "staff": {"grade": 7}, "active": true})),
+        ("wilson@clinic.example", "James Wilson", json!({"ward": "4A", "active": false})),
+        ("cuddy@admin.example", "Lisa Cuddy", json!({})),
     ] {
         let (s, u) = app
             .api(
                 Method::POST,
                 "users",
-                Some(json!({"connection": "Username-Password-Authentication", "email": email, "password": PASSWORD, "name": name})),
+                Some(json!({"connection": "Username-Password-Authentication", "email": email, "password": PASSWORD, "name": name, "app_metadata": meta})),
             )
             .await?;
         assert_eq!(s, 201, "{u}");
@@ -317,10 +317,44 @@ async fn user_search_in_auth0_syntax() -> TestResult {
     );
     let (_, found) = search("created_at:[2000-01-01 TO *]", "&include_totals=true").await?;
     assert_eq!(found["total"], 3);
+    // app_metadata paths: strings, nested numbers, booleans, prefixes, existence.
+    for (q, expected) in [
+        ("app_metadata.ward:\"3B\"", vec!["house@clinic.example"]),
+        ("app_metadata.ward:4*", vec!["wilson@clinic.example"]),
+        ("app_metadata.staff.grade:7", vec!["house@clinic.example"]),
+        ("app_metadata.active:false", vec!["wilson@clinic.example"]),
+        (
+            "_exists_:app_metadata.ward",
+            vec!["house@clinic.example", "wilson@clinic.example"],
+        ),
+        ("app_metadata.staff:x", vec![]),
+        ("NOT app_metadata.active:true", vec!["cuddy@admin.example", "wilson@clinic.example"]),
+    ] {
+        let (s, found) = search(q, "&sort=email:1").await?;
+        assert_eq!(s, 200, "{q}: {found}");
+        assert_eq!(emails(&found), expected, "{q}");
+    }
+    // users-by-email: exact, case-insensitive, an array; empty when nobody has it.
+    let (s, found) = app
+        .api(Method::GET, "users-by-email?email=WILSON%40Clinic.example", None)
+        .await?;
+    assert_eq!((s, emails(&found)), (200, vec!["wilson@clinic.example".to_owned()]));
+    let (s, found) = app
+        .api(Method::GET, "users-by-email?email=nobody%40clinic.example", None)
+        .await?;
+    assert_eq!((s, found), (200, json!([])));
+    for bad in ["users-by-email", "users-by-email?email=not-an-email"] {
+        let (s, e) = app.api(Method::GET, bad, None).await?;
+        assert_eq!((s, &e["errorCode"]), (400, &json!("invalid_query_string")), "{bad}: {e}");
+    }
     for (bad, extra) in [
         ("nope:x", ""),
         ("email:(", ""),
         ("email:x", "&sort=password:1"),
+        ("app_metadata:x", ""),
+        ("app_metadata.a..b:x", ""),
+        ("name.first:x", ""),
+        ("email:x", "&sort=app_metadata:1"),
     ] {
         let (s, e) = search(bad, extra).await?;
         assert_eq!(s, 400, "{bad}: {e}");
