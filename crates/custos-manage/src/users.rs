@@ -189,9 +189,9 @@ impl Manager<'_> {
     /// `GET /api/v2/users-by-email?email=`: the users with that email address (compared after
     /// normalisation, so case-insensitively), as an array; empty when there are none.
     pub async fn users_by_email(&self, email: Option<&str>) -> Result<Value, ApiError> {
-        let email = email.filter(|e| !e.is_empty()).ok_or_else(|| {
-            ApiError::bad_query("Query validation error: 'email' is required")
-        })?;
+        let email = email
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| ApiError::bad_query("Query validation error: 'email' is required"))?;
         let email = normalize_email(email).ok_or_else(|| {
             ApiError::bad_query(format!(
                 "Query validation error: Object didn't pass validation for format email: {email}"
@@ -238,14 +238,10 @@ impl Manager<'_> {
                     USER_DEFAULT_FIELDS,
                     1,
                 )
-                .map_err(
-                    |e| match e {
-                        SearchError::Misconfigured { .. } => ApiError::internal(),
-                        other => {
-                            ApiError::bad_query(format!("Query validation error: 'q': {other}"))
-                        }
-                    },
-                )?,
+                .map_err(|e| match e {
+                    SearchError::Misconfigured { .. } => ApiError::internal(),
+                    other => ApiError::bad_query(format!("Query validation error: 'q': {other}")),
+                })?,
             ),
         };
         let sort = match sort.filter(|s| !s.is_empty()) {

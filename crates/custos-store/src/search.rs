@@ -108,7 +108,13 @@ pub fn parse_and_translate_in(
     first_placeholder: usize,
 ) -> Result<(String, Vec<Bind>), SearchError> {
     let query = lucene::parse(input)?;
-    translate(Some(dialect), &query, fields, default_fields, first_placeholder)
+    translate(
+        Some(dialect),
+        &query,
+        fields,
+        default_fields,
+        first_placeholder,
+    )
 }
 
 /// Translates a query into an SQL condition and its binds, numbered from `$first_placeholder`

@@ -273,8 +273,16 @@ async fn an_upgrade_grants_new_management_scopes_to_the_bootstrap_client() -> Te
 async fn user_search_in_auth0_syntax() -> TestResult {
     let app = TestApp::start().await?;
     for (email, name, meta) in [
-        ("house@clinic.example", "Gregory House", json!({"ward": "3B", "staff": {"grade": 7}, "active": true})),
-        ("wilson@clinic.example", "James Wilson", json!({"ward": "4A", "active": false})),
+        (
+            "house@clinic.example",
+            "Gregory House",
+            json!({"ward": "3B", "staff": {"grade": 7}, "active": true}),
+        ),
+        (
+            "wilson@clinic.example",
+            "James Wilson",
+            json!({"ward": "4A", "active": false}),
+        ),
         ("cuddy@admin.example", "Lisa Cuddy", json!({})),
     ] {
         let (s, u) = app
@@ -328,7 +336,10 @@ async fn user_search_in_auth0_syntax() -> TestResult {
             vec!["house@clinic.example", "wilson@clinic.example"],
         ),
         ("app_metadata.staff:x", vec![]),
-        ("NOT app_metadata.active:true", vec!["cuddy@admin.example", "wilson@clinic.example"]),
+        (
+            "NOT app_metadata.active:true",
+            vec!["cuddy@admin.example", "wilson@clinic.example"],
+        ),
     ] {
         let (s, found) = search(q, "&sort=email:1").await?;
         assert_eq!(s, 200, "{q}: {found}");
@@ -336,16 +347,31 @@ async fn user_search_in_auth0_syntax() -> TestResult {
     }
     // users-by-email: exact, case-insensitive, an array; empty when nobody has it.
     let (s, found) = app
-        .api(Method::GET, "users-by-email?email=WILSON%40Clinic.example", None)
+        .api(
+            Method::GET,
+            "users-by-email?email=WILSON%40Clinic.example",
+            None,
+        )
         .await?;
-    assert_eq!((s, emails(&found)), (200, vec!["wilson@clinic.example".to_owned()]));
+    assert_eq!(
+        (s, emails(&found)),
+        (200, vec!["wilson@clinic.example".to_owned()])
+    );
     let (s, found) = app
-        .api(Method::GET, "users-by-email?email=nobody%40clinic.example", None)
+        .api(
+            Method::GET,
+            "users-by-email?email=nobody%40clinic.example",
+            None,
+        )
         .await?;
     assert_eq!((s, found), (200, json!([])));
     for bad in ["users-by-email", "users-by-email?email=not-an-email"] {
         let (s, e) = app.api(Method::GET, bad, None).await?;
-        assert_eq!((s, &e["errorCode"]), (400, &json!("invalid_query_string")), "{bad}: {e}");
+        assert_eq!(
+            (s, &e["errorCode"]),
+            (400, &json!("invalid_query_string")),
+            "{bad}: {e}"
+        );
     }
     for (bad, extra) in [
         ("nope:x", ""),
