@@ -11,6 +11,7 @@ pub mod clock;
 pub mod keys;
 pub mod lucene;
 pub mod oauth;
+pub mod organization;
 pub mod resource_server;
 pub mod role;
 pub mod scope;

@@ -38,6 +38,8 @@ pub struct AuthRequest {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub max_age: Option<i64>,
+    /// The organization (id) the login is for, from `organization=`.
+    pub organization: Option<String>,
 }
 
 impl AuthRequest {
@@ -53,6 +55,7 @@ impl AuthRequest {
             "nonce": self.nonce,
             "code_challenge": self.code_challenge,
             "max_age": self.max_age,
+            "organization": self.organization,
         })
     }
 
@@ -72,6 +75,7 @@ impl AuthRequest {
             nonce: s("nonce"),
             code_challenge: s("code_challenge"),
             max_age: v["max_age"].as_i64(),
+            organization: s("organization"),
         })
     }
 }
@@ -128,6 +132,8 @@ pub struct Grant {
     pub auth_time: Millis,
     pub created_at: Millis,
     pub revoked: bool,
+    /// The organization the login was for (`org_id` in its tokens).
+    pub organization_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]

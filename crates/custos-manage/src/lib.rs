@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod log_streams;
 mod logs;
+mod organizations;
 mod resource_servers;
 mod roles;
 mod users;

@@ -14,7 +14,7 @@ fn not_found() -> ApiError {
     ApiError::not_found("The role does not exist.", "inexistent_role")
 }
 
-fn role_json(r: &Role) -> Value {
+pub(crate) fn role_json(r: &Role) -> Value {
     json!({"id": r.id, "name": r.name, "description": r.description})
 }
 
@@ -23,7 +23,7 @@ fn bad(message: impl Into<String>) -> ApiError {
 }
 
 impl Manager<'_> {
-    fn rbac_event(&self, what: &str, details: Value) -> AuditEvent {
+    pub(crate) fn rbac_event(&self, what: &str, details: Value) -> AuditEvent {
         let mut ev = AuditEvent::new(EventType::RbacChanged, self.provider.now_ms());
         ev.description = what.into();
         ev.client_id = Some(self.actor.client_id.clone());
@@ -33,7 +33,7 @@ impl Manager<'_> {
         ev
     }
 
-    async fn find_role(&self, id: &str) -> Result<Role, ApiError> {
+    pub(crate) async fn find_role(&self, id: &str) -> Result<Role, ApiError> {
         self.provider.store.get_role(id).await.map_err(|e| match e {
             StoreError::NotFound => not_found(),
             other => other.into(),
@@ -272,7 +272,7 @@ fn permissions_json(perms: &[Permission]) -> Value {
     )
 }
 
-fn user_id_list(body: &Value, key: &str) -> Result<Vec<String>, ApiError> {
+pub(crate) fn user_id_list(body: &Value, key: &str) -> Result<Vec<String>, ApiError> {
     let b = Body::new(body, &[key])?;
     let items = b
         .raw(key)
@@ -293,7 +293,7 @@ fn user_id_list(body: &Value, key: &str) -> Result<Vec<String>, ApiError> {
 }
 
 impl Manager<'_> {
-    async fn known_user(&self, id: &str) -> Result<custos_domain::user::User, ApiError> {
+    pub(crate) async fn known_user(&self, id: &str) -> Result<custos_domain::user::User, ApiError> {
         self.provider
             .store
             .get_user(id)

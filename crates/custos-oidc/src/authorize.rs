@@ -11,6 +11,7 @@ use custos_domain::oauth::{
     AuthCode, AuthRequest, LoginTransaction, ResponseMode, CODE_LIFETIME_MS,
     LOGIN_TRANSACTION_LIFETIME_MS,
 };
+use custos_domain::organization::ORGANIZATION_ID_PREFIX;
 use custos_domain::scope;
 use custos_domain::session::Session;
 use custos_domain::user::{normalize_email, User, DB_CONNECTION};
@@ -34,6 +35,8 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub audience: Option<String>,
+    /// Auth0's `organization`: an organization's id (`org_…`) or name.
+    pub organization: Option<String>,
     /// The session cookie, if the browser sent one.
     pub session_token: Option<String>,
 }
@@ -196,6 +199,7 @@ impl Provider {
             nonce: p.nonce.clone().filter(|s| !s.is_empty()),
             code_challenge: None,
             max_age: None,
+            organization: None,
         };
         // 2. Everything else is answered to the client.
         match self.validate_request(&p, &client, &mut request).await {
@@ -340,6 +344,23 @@ impl Provider {
             self.user_api(Some(audience)).await?;
             req.audience = Some(audience.to_owned());
         }
+        if let Some(org) = p.organization.as_deref().filter(|o| !o.is_empty()) {
+            let found = if org.starts_with(ORGANIZATION_ID_PREFIX) {
+                self.store.get_organization(org).await
+            } else {
+                self.store.get_organization_by_name(org).await
+            };
+            match found {
+                Ok(o) => req.organization = Some(o.id),
+                Err(StoreError::NotFound) => {
+                    return Err(OAuthError::invalid_request(
+                        "parameter organization is invalid: no organization has that id or name",
+                    )
+                    .into())
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 
@@ -376,6 +397,25 @@ impl Provider {
         new_session: Option<&Session>,
     ) -> Result<ClientResponse, ProviderError> {
         let now = self.now_ms();
+        // A login for an organization is only for its members.
+        if let Some(org) = &request.organization {
+            if !self.store.is_member(org, &user.user_id).await? {
+                let mut ev = self.event(EventType::F, client, meta);
+                ev.description = "user is not a member of the organization".into();
+                ev.user_id = Some(user.user_id.clone());
+                ev.user_name = Some(user.email.clone());
+                ev.organization_id = Some(org.clone());
+                ev.details = json!({"reason": "not_a_member", "organization_id": org});
+                self.store.append_audit(ev).await?;
+                return Ok(ClientResponse::error(
+                    request,
+                    &OAuthError::access_denied(format!(
+                        "user {} is not part of the {org} organization",
+                        user.user_id
+                    )),
+                ));
+            }
+        }
         let code = random::token()?;
         let mut tx = self.store.begin().await?;
         match new_session {
@@ -404,6 +444,7 @@ impl Provider {
         ev.user_name = Some(user.email.clone());
         ev.connection = Some(DB_CONNECTION.into());
         ev.audience = request.audience.clone();
+        ev.organization_id = request.organization.clone();
         ev.scope = Some(scope::join(&request.scope));
         // `sso`: answered from an existing session rather than a password just entered.
         ev.details = json!({"session_id": session.id, "sso": new_session.is_none()});

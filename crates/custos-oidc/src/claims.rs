@@ -36,6 +36,8 @@ pub(crate) struct AccessTokenSpec<'a> {
     pub jti: String,
     /// `client-credentials` or `password` (Auth0's `gty`); `None` for interactive grants.
     pub gty: Option<&'a str>,
+    /// The organization the login was for (`org_id`).
+    pub org_id: Option<&'a str>,
 }
 
 impl Provider {
@@ -78,6 +80,9 @@ impl Provider {
         if let Some(gty) = spec.gty {
             claims["gty"] = json!(gty);
         }
+        if let Some(org) = spec.org_id {
+            claims["org_id"] = json!(org);
+        }
         // Auth0's `access_token_authz` dialect: the API permissions the token grants.
         if let Some(api) = spec.api.filter(|a| a.token_dialect == "access_token_authz") {
             let permissions: Vec<&String> = spec
@@ -101,6 +106,7 @@ impl Provider {
         nonce: Option<&str>,
         auth_time_ms: i64,
         sid: Option<&str>,
+        org_id: Option<&str>,
         access_token: &str,
     ) -> Result<String, ProviderError> {
         let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
@@ -122,6 +128,9 @@ impl Provider {
         }
         if let Some(sid) = sid {
             claims.insert("sid".into(), json!(sid));
+        }
+        if let Some(org) = org_id {
+            claims.insert("org_id".into(), json!(org));
         }
         let keys = self.keys.snapshot();
         Ok(keys.signer(alg)?.sign_jwt(&Value::Object(claims))?)
@@ -165,19 +174,22 @@ pub(crate) fn profile_claims(user: &User, scopes: &[String]) -> Map<String, Valu
 impl Provider {
     /// The scopes a user's token for `api` carries: OpenID scopes as requested, and the API's
     /// scopes that were requested; with RBAC on the API (`enforce_policies`), only those the
-    /// user holds as permissions, directly or through roles.
+    /// user holds as permissions, directly or through roles (for a login for an organization,
+    /// also through the roles they hold in it).
     pub(crate) async fn user_scopes(
         &self,
         user_id: &str,
         requested: &[String],
         api: Option<&ResourceServer>,
+        organization: Option<&str>,
     ) -> Result<Vec<String>, ProviderError> {
         let mut out = granted_user_scopes(requested, api);
         if let Some(api) = api.filter(|a| a.enforce_policies) {
-            let held: Vec<String> = self
-                .store
-                .user_permissions(user_id)
-                .await?
+            let mut held = self.store.user_permissions(user_id).await?;
+            if let Some(org) = organization {
+                held.extend(self.store.member_permissions(org, user_id).await?);
+            }
+            let held: Vec<String> = held
                 .into_iter()
                 .filter(|h| h.permission.resource_server_identifier == api.identifier)
                 .map(|h| h.permission.permission_name)

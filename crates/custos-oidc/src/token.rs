@@ -229,6 +229,7 @@ impl Provider {
                 scope: &scopes,
                 jti,
                 gty: Some("client-credentials"),
+                org_id: None,
             })
             .map_err(Err)?;
         ev.audience = Some(api.identifier.clone());
@@ -354,7 +355,12 @@ impl Provider {
             )));
         }
         let scopes = self
-            .user_scopes(&user.user_id, &stored.request.scope, api.as_ref())
+            .user_scopes(
+                &user.user_id,
+                &stored.request.scope,
+                api.as_ref(),
+                stored.request.organization.as_deref(),
+            )
             .await
             .map_err(Err)?;
         let grant = Grant {
@@ -367,6 +373,7 @@ impl Provider {
             auth_time: stored.auth_time,
             created_at: now,
             revoked: false,
+            organization_id: stored.request.organization.clone(),
         };
         let response = self
             .issue_for_grant(
@@ -383,6 +390,7 @@ impl Provider {
         ev.user_id = Some(user.user_id.clone());
         ev.user_name = Some(user.email.clone());
         ev.audience = grant.audience.clone();
+        ev.organization_id = grant.organization_id.clone();
         ev.scope = Some(scope::join(&scopes));
         ev.details = json!({"grant_id": grant.id, "session_id": grant.session_id});
         tx.audit(&ev).await.map_err(|e| Err(e.into()))?;
@@ -439,6 +447,7 @@ impl Provider {
             scope: &grant.scope,
             jti,
             gty: None,
+            org_id: grant.organization_id.as_deref(),
         })?;
         let id_token = if scope::contains(&grant.scope, "openid") {
             Some(self.mint_id_token(
@@ -448,6 +457,7 @@ impl Provider {
                 nonce,
                 grant.auth_time,
                 grant.session_id.as_deref(),
+                grant.organization_id.as_deref(),
                 &access_token,
             )?)
         } else {
@@ -555,6 +565,19 @@ impl Provider {
             return Err(fail(OAuthError::invalid_grant("Refresh token expired")));
         }
         let user = self.usable_user(&grant.user_id).await?;
+        // Leaving an organization ends what was issued for it.
+        if let Some(org) = &grant.organization_id {
+            if !self
+                .store
+                .is_member(org, &user.user_id)
+                .await
+                .map_err(|e| Err(e.into()))?
+            {
+                return Err(fail(OAuthError::invalid_grant(
+                    "user is no longer a member of the organization",
+                )));
+            }
+        }
         let mut scoped = grant.clone();
         if let Some(s) = req.scope.as_deref().filter(|s| !s.is_empty()) {
             let requested = scope::parse(s)
@@ -587,6 +610,7 @@ impl Provider {
         }
         ev.user_name = Some(user.email.clone());
         ev.audience = grant.audience.clone();
+        ev.organization_id = grant.organization_id.clone();
         ev.scope = Some(scope::join(&scoped.scope));
         ev.details = json!({"grant_id": grant.id, "rotated": rotating, "leeway_reuse": grace});
         tx.audit(&ev).await.map_err(|e| Err(e.into()))?;
@@ -703,12 +727,13 @@ impl Provider {
             session_id: None,
             audience: api.as_ref().map(|a| a.identifier.clone()),
             scope: self
-                .user_scopes(&user.user_id, &requested, api.as_ref())
+                .user_scopes(&user.user_id, &requested, api.as_ref(), None)
                 .await
                 .map_err(Err)?,
             auth_time: now,
             created_at: now,
             revoked: false,
+            organization_id: None,
         };
         let mut tx = self.store.begin().await.map_err(|e| Err(e.into()))?;
         let response = self

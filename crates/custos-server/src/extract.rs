@@ -170,6 +170,16 @@ scopes! {
     UpdateRoles => "update:roles",
     DeleteRoles => "delete:roles",
     CheckAccess => "check:access",
+    ReadOrganizations => "read:organizations",
+    CreateOrganizations => "create:organizations",
+    UpdateOrganizations => "update:organizations",
+    DeleteOrganizations => "delete:organizations",
+    ReadOrganizationMembers => "read:organization_members",
+    CreateOrganizationMembers => "create:organization_members",
+    DeleteOrganizationMembers => "delete:organization_members",
+    ReadOrganizationMemberRoles => "read:organization_member_roles",
+    CreateOrganizationMemberRoles => "create:organization_member_roles",
+    DeleteOrganizationMemberRoles => "delete:organization_member_roles",
 }
 
 /// Auth0's 429 for a client over its Management API rate limit. Only the first refusal of a run

@@ -19,6 +19,8 @@ use crate::error::api_error;
 use crate::extract::*;
 use crate::AppState;
 
+mod organizations;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/clients", get(list_clients).post(create_client))
@@ -37,6 +39,7 @@ pub fn routes() -> Router<AppState> {
             "/client-grants/{id}",
             axum::routing::patch(update_grant).delete(delete_grant),
         )
+        .merge(organizations::routes())
         .route("/users", get(list_users).post(create_user))
         .route("/users-by-email", get(users_by_email))
         .route(

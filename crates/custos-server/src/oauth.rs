@@ -134,6 +134,7 @@ async fn authorize(
         prompt: g("prompt"),
         max_age: g("max_age"),
         audience: g("audience"),
+        organization: g("organization"),
         session_token: cookie(&headers, SESSION_COOKIE),
     };
     match s.provider.authorize(params, &meta).await {

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rbac_settings",
         include_str!("../migrations/0008_rbac_settings.sql"),
     ),
+    (
+        9,
+        "organizations",
+        include_str!("../migrations/0009_organizations.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {

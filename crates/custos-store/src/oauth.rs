@@ -39,6 +39,7 @@ fn grant(row: &AnyRow) -> Result<Grant> {
         auth_time: get_i64(row, "auth_time")?,
         created_at: get_i64(row, "created_at")?,
         revoked: get_bool(row, "revoked")?,
+        organization_id: get_opt_str(row, "organization_id")?,
     })
 }
 
@@ -194,7 +195,7 @@ impl Tx {
     }
 
     pub async fn insert_grant(&mut self, g: &Grant) -> Result<()> {
-        sqlx::query("INSERT INTO grants (id, client_id, user_id, session_id, audience, scope, auth_time, created_at, revoked) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+        sqlx::query("INSERT INTO grants (id, client_id, user_id, session_id, audience, scope, auth_time, created_at, revoked, organization_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)")
             .bind(&g.id)
             .bind(&g.client_id)
             .bind(&g.user_id)
@@ -204,6 +205,7 @@ impl Tx {
             .bind(g.auth_time)
             .bind(g.created_at)
             .bind(i64::from(g.revoked))
+            .bind(&g.organization_id)
             .execute(self.conn())
             .await?;
         Ok(())

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use crate::{get_i64, get_str, Page, Result, Store, StoreError, Tx};
 
-fn role(r: &AnyRow) -> Result<Role> {
+pub(crate) fn role(r: &AnyRow) -> Result<Role> {
     Ok(Role {
         id: get_str(r, "id")?,
         name: get_str(r, "name")?,

@@ -231,7 +231,13 @@ impl Tx {
     }
 
     pub async fn delete_user(&mut self, user_id: &str) -> Result<()> {
-        for table in ["user_roles", "user_permissions", "login_failures"] {
+        for table in [
+            "user_roles",
+            "user_permissions",
+            "login_failures",
+            "organization_member_roles",
+            "organization_members",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(user_id)
                 .execute(self.conn())

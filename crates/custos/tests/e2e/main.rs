@@ -10,6 +10,7 @@ mod grants;
 mod interop;
 mod login;
 mod management;
+mod orgs;
 mod rbac;
 mod streams;
 mod support;
