@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the dependencies of the interop relying-party clients:
+# Installs the dependencies of the interop clients (relying parties and the auth0 Management SDKs):
 #   node/    npm ci (exact versions from package-lock.json)
 #   python/  virtualenv in python/.venv with requirements.txt
 # Safe to run repeatedly.

@@ -85,6 +85,19 @@ impl Manager<'_> {
         ))
     }
 
+    /// `GET /api/v2/client-grants/{id}` (the SDKs' `clientGrants.get` / `client_grants.get`).
+    pub async fn get_client_grant(&self, id: &str) -> Result<Value, ApiError> {
+        self.provider
+            .store
+            .get_client_grant(id)
+            .await
+            .map(|g| grant_json(&g))
+            .map_err(|e| match e {
+                custos_store::StoreError::NotFound => not_found(),
+                other => other.into(),
+            })
+    }
+
     pub async fn update_client_grant(&self, id: &str, body: &Value) -> Result<Value, ApiError> {
         let b = Body::new(body, &["scope"])?;
         let mut g = self

@@ -33,6 +33,9 @@ pub struct Paging {
     pub page: i64,
     pub per_page: i64,
     pub include_totals: bool,
+    /// Checkpoint paging (`from`/`take`): answers are `{<key>: [...], next}`, with `next` the
+    /// `from` of the following page, absent on the last.
+    pub checkpoint: bool,
 }
 
 impl Default for Paging {
@@ -41,6 +44,7 @@ impl Default for Paging {
             page: 0,
             per_page: 50,
             include_totals: false,
+            checkpoint: false,
         }
     }
 }
@@ -75,11 +79,65 @@ impl Paging {
             page: num(page, "page", 100_000, 0)?,
             per_page: num(per_page, "per_page", 100, 50)?,
             include_totals,
+            checkpoint: false,
+        })
+    }
+
+    /// [`Paging::parse`], or checkpoint paging when `from` or `take` is given (Auth0's
+    /// `take` is 1 to 100, default 50; `from` is the opaque `next` of the previous page).
+    pub fn parse_query(
+        page: Option<&str>,
+        per_page: Option<&str>,
+        include_totals: Option<&str>,
+        from: Option<&str>,
+        take: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let from = from.filter(|f| !f.is_empty());
+        let take = take.filter(|t| !t.is_empty());
+        if from.is_none() && take.is_none() {
+            return Self::parse(page, per_page, include_totals);
+        }
+        let take = match take {
+            None => 50,
+            Some(t) => t
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_query(
+                        "Query validation error: 'take' must be an integer between 1 and 100",
+                    )
+                })?,
+        };
+        let page = match from {
+            None => 0,
+            Some(f) => f
+                .strip_prefix("p")
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| (0..=1_000_000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_query(
+                        "Query validation error: 'from' is not a checkpoint this API gave",
+                    )
+                })?,
+        };
+        Ok(Self {
+            page,
+            per_page: take,
+            include_totals: false,
+            checkpoint: true,
         })
     }
 
     /// Auth0's list shape: the bare array, or `{start, limit, length, total, <key>}`.
     pub fn wrap(&self, key: &str, items: Vec<Value>, total: i64) -> Value {
+        if self.checkpoint {
+            let mut v = json!({ key: items });
+            if (self.page + 1) * self.per_page < total {
+                v["next"] = json!(format!("p{}", self.page + 1));
+            }
+            return v;
+        }
         if self.include_totals {
             json!({
                 "start": self.page * self.per_page,

@@ -52,7 +52,8 @@ fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
 }
 
 /// An `application/x-www-form-urlencoded` body in which no parameter repeats
-/// (RFC 6749 §3.1: "parameters MUST NOT be included more than once").
+/// (RFC 6749 §3.1: "parameters MUST NOT be included more than once"), or, as Auth0 also
+/// accepts (and its SDKs send), a JSON object of string values.
 pub struct OAuthForm(pub HashMap<String, String>);
 
 /// Form bodies larger than this are refused (no legitimate OAuth request comes close).
@@ -62,9 +63,10 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !content_type_is(req.headers(), "application/x-www-form-urlencoded") {
+        let json = content_type_is(req.headers(), "application/json");
+        if !json && !content_type_is(req.headers(), "application/x-www-form-urlencoded") {
             return Err(oauth_error(&OAuthError::invalid_request(
-                "Content-Type must be application/x-www-form-urlencoded",
+                "Content-Type must be application/x-www-form-urlencoded or application/json",
             )));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|_| {
@@ -77,9 +79,66 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
                 "Request body is too large",
             )));
         }
-        parse_form(&bytes)
-            .map(OAuthForm)
-            .map_err(|e| oauth_error(&e))
+        let parsed = if json {
+            parse_json_params(&bytes)
+        } else {
+            parse_form(&bytes)
+        };
+        parsed.map(OAuthForm).map_err(|e| oauth_error(&e))
+    }
+}
+
+/// A JSON object whose values are strings (`null` counts as absent). A key given twice is refused,
+/// as a repeated form parameter is, rather than letting the last one win silently.
+pub fn parse_json_params(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let Entries(pairs) = serde_json::from_slice(bytes)
+        .map_err(|_| OAuthError::invalid_request("Malformed JSON body: expected an object"))?;
+    let mut out = HashMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let v = match v {
+            Value::String(s) => s,
+            Value::Null => continue,
+            _ => {
+                return Err(OAuthError::invalid_request(format!(
+                    "Parameter '{k}' must be a string"
+                )))
+            }
+        };
+        if out.insert(k.clone(), v).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "Parameter '{k}' was sent more than once"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON object's entries in order, repeats included.
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    if out.len() >= 64 {
+                        return Err(serde::de::Error::custom("too many parameters"));
+                    }
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -323,5 +382,44 @@ impl<S: Scope> FromRequestParts<AppState> for Authorized<S> {
             },
             _scope: PhantomData,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_token_bodies_are_objects_of_strings_without_repeats() {
+        let ok = parse_json_params(
+            br#"{"grant_type":"client_credentials","audience":"a","scope":null}"#,
+        );
+        let ok = ok.map_err(|e| e.description).unwrap_or_default();
+        assert_eq!(
+            ok.get("grant_type").map(String::as_str),
+            Some("client_credentials")
+        );
+        assert!(!ok.contains_key("scope"));
+        for bad in [
+            &br#"{"a":"1","a":"2"}"#[..],
+            br#"{"a":1}"#,
+            br#"{"a":["x"]}"#,
+            br#"["a"]"#,
+            br#""a""#,
+            b"{",
+            b"",
+        ] {
+            assert!(
+                parse_json_params(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn form_bodies_refuse_repeats() {
+        assert!(parse_form(b"a=1&b=2").is_ok());
+        assert!(parse_form(b"a=1&a=2").is_err());
     }
 }

@@ -37,7 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/client-grants", get(list_grants).post(create_grant))
         .route(
             "/client-grants/{id}",
-            axum::routing::patch(update_grant).delete(delete_grant),
+            get(get_grant).patch(update_grant).delete(delete_grant),
         )
         .merge(organizations::routes())
         .route("/users", get(list_users).post(create_user))
@@ -96,11 +96,22 @@ pub fn routes() -> Router<AppState> {
 
 type Q = Query<HashMap<String, String>>;
 
-fn paging(q: &HashMap<String, String>) -> Result<Paging, ApiError> {
+/// Offset paging only: for the logs, whose `from`/`take` are log ids (see `log_query`).
+fn log_paging(q: &HashMap<String, String>) -> Result<Paging, ApiError> {
     Paging::parse(
         q.get("page").map(String::as_str),
         q.get("per_page").map(String::as_str),
         q.get("include_totals").map(String::as_str),
+    )
+}
+
+fn paging(q: &HashMap<String, String>) -> Result<Paging, ApiError> {
+    Paging::parse_query(
+        q.get("page").map(String::as_str),
+        q.get("per_page").map(String::as_str),
+        q.get("include_totals").map(String::as_str),
+        q.get("from").map(String::as_str),
+        q.get("take").map(String::as_str),
     )
 }
 
@@ -276,6 +287,15 @@ async fn delete_api(
     finish(&s, &auth, true, StatusCode::NO_CONTENT, Value::Null, r).await
 }
 
+async fn get_grant(
+    State(s): State<AppState>,
+    auth: Authorized<ReadClientGrants>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = mgr!(s, auth).get_client_grant(&id).await.map(Some);
+    finish(&s, &auth, false, StatusCode::OK, json!({"id": id}), r).await
+}
+
 async fn list_grants(
     State(s): State<AppState>,
     auth: Authorized<ReadClientGrants>,
@@ -404,7 +424,7 @@ fn log_query(q: &HashMap<String, String>, user_id: Option<String>) -> LogQuery {
 }
 
 async fn list_logs(State(s): State<AppState>, auth: Authorized<ReadLogs>, Query(q): Q) -> Response {
-    let r = match paging(&q) {
+    let r = match log_paging(&q) {
         Ok(p) => mgr!(s, auth)
             .list_logs(&log_query(&q, None), p)
             .await
@@ -420,7 +440,7 @@ async fn user_logs(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Response {
-    let r = match paging(&q) {
+    let r = match log_paging(&q) {
         Ok(p) => mgr!(s, auth)
             .list_logs(&log_query(&q, Some(id.clone())), p)
             .await

@@ -238,6 +238,7 @@ async fn admin(s: Settings, kind: Kind, r: &Resource) -> anyhow::Result<()> {
                 page: *page,
                 per_page: *per_page,
                 include_totals: true,
+                checkpoint: false,
             };
             match kind {
                 Kind::Clients => mgr.list_clients(paging).await,

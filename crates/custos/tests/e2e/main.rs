@@ -12,6 +12,7 @@ mod login;
 mod management;
 mod orgs;
 mod rbac;
+mod sdk;
 mod streams;
 mod support;
 mod tokens;

@@ -35,6 +35,11 @@ pub struct TestApp {
     pub bootstrap: (String, String),
     /// The database URL (for tampering with it directly, or pointing the CLI at it).
     pub db_url: String,
+    /// The client behind `api` and `token_form`; it trusts the test CA when serving TLS.
+    pub http: reqwest::Client,
+    /// With TLS, the test CA's certificate as a PEM file, for clients in other processes
+    /// (`NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`).
+    pub ca_file: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -69,13 +74,25 @@ async fn sqlx_create_schema(url: &str, schema: &str) -> R<()> {
 }
 
 impl TestApp {
+    /// Plain HTTP on `http://127.0.0.1:<port>/`.
     pub async fn start() -> R<Self> {
+        Self::start_with(false).await
+    }
+
+    /// HTTPS (rustls) on `https://127.0.0.1:<port>/` with a certificate from a fresh test CA,
+    /// whose PEM is in `ca_file`: what SDKs that only speak HTTPS to a domain need.
+    pub async fn start_tls() -> R<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> R<Self> {
         let dir = tempfile::tempdir()?;
         let url = database_url(dir.path()).await?;
         let store = Store::connect(&url).await?;
         let db_url = url.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}/", listener.local_addr()?);
+        let scheme = if tls { "https" } else { "http" };
+        let base = format!("{scheme}://{}/", listener.local_addr()?);
         let clock = Arc::new(FakeClock(AtomicI64::new(SystemClock.now_ms())));
         let master = Arc::new(MasterKey::from_text(&MasterKey::generate_text()?)?);
         let provider = Arc::new(
@@ -118,9 +135,21 @@ impl TestApp {
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let router = custos_server::router(provider.clone(), trail.clone());
-        tokio::spawn(custos_server::serve_plain(listener, router, async {
-            let _ = rx.await;
-        }));
+        let (http, ca_file) = if tls {
+            let (ca_pem, cert_pem, key_pem) = test_ca()?;
+            let ca_file = dir.path().join("test-ca.pem");
+            std::fs::write(&ca_file, &ca_pem)?;
+            serve_tls(listener, router, &cert_pem, &key_pem, rx)?;
+            let http = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes())?)
+                .build()?;
+            (http, Some(ca_file))
+        } else {
+            tokio::spawn(custos_server::serve_plain(listener, router, async {
+                let _ = rx.await;
+            }));
+            (reqwest::Client::new(), None)
+        };
         let mut app = Self {
             base,
             _provider: provider,
@@ -129,6 +158,8 @@ impl TestApp {
             mgmt_token: String::new(),
             bootstrap,
             db_url,
+            http,
+            ca_file,
             _dir: dir,
             shutdown: Some(tx),
         };
@@ -161,7 +192,8 @@ impl TestApp {
     }
 
     pub async fn token_form(&self, form: &[(&str, &str)]) -> R<(u16, Value)> {
-        let r = reqwest::Client::new()
+        let r = self
+            .http
             .post(self.url("oauth/token"))
             .form(form)
             .send()
@@ -177,7 +209,8 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> R<(u16, Value)> {
-        let mut req = reqwest::Client::new()
+        let mut req = self
+            .http
             .request(
                 method,
                 self.url(&format!("api/v2/{}", path.trim_start_matches('/'))),
@@ -345,7 +378,8 @@ impl TestApp {
     }
 
     pub async fn userinfo(&self, token: &str) -> R<(u16, Value)> {
-        let r = reqwest::Client::new()
+        let r = self
+            .http
             .get(self.url("userinfo"))
             .bearer_auth(token)
             .send()
@@ -376,15 +410,50 @@ pub fn test_ca() -> R<(String, String, String)> {
     Ok((ca_cert.pem(), cert.pem(), key.serialize_pem()))
 }
 
-/// A TLS acceptor serving `cert_pem` / `key_pem`.
-pub fn tls_acceptor(cert_pem: &str, key_pem: &str) -> R<tokio_rustls::TlsAcceptor> {
+fn server_tls_config(cert_pem: &str, key_pem: &str) -> R<rustls::ServerConfig> {
     let certs = rustls_pemfile::certs(&mut cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
     let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())?.ok_or("no key")?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    Ok(rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
-    .with_single_cert(certs, key)?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    .with_single_cert(certs, key)?)
+}
+
+/// A TLS acceptor serving `cert_pem` / `key_pem`.
+pub fn tls_acceptor(cert_pem: &str, key_pem: &str) -> R<tokio_rustls::TlsAcceptor> {
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(
+        server_tls_config(cert_pem, key_pem)?,
+    )))
+}
+
+/// Serves `router` over rustls on `listener` (as `custos serve` does with `CUSTOS_TLS_CERT`)
+/// until `stop` fires.
+fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    cert_pem: &str,
+    key_pem: &str,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> R<()> {
+    let mut config = server_tls_config(cert_pem, key_pem)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        let _ = stop.await;
+        h.shutdown();
+    });
+    let server = axum_server::from_tcp_rustls(listener.into_std()?, config).handle(handle);
+    tokio::spawn(async move {
+        if let Err(e) = server
+            .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .await
+        {
+            eprintln!("test TLS server stopped: {e}");
+        }
+    });
+    Ok(())
 }
