@@ -66,6 +66,8 @@ pub enum EventType {
     RuleFailed,
     /// Custos: roles or permissions changed (a role, its permissions, or its members).
     RbacChanged,
+    /// Custos: the authorization model or relationship tuples changed.
+    AuthzChanged,
     /// Custos: a token signing key was rotated.
     SigningKeyRotated,
     /// Custos: the audit checkpoint key was created or rotated.
@@ -79,7 +81,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 35] = [
+    pub const ALL: [EventType; 36] = [
         EventType::S,
         EventType::F,
         EventType::Fp,
@@ -110,6 +112,7 @@ impl EventType {
         EventType::RuleExecuted,
         EventType::RuleFailed,
         EventType::RbacChanged,
+        EventType::AuthzChanged,
         EventType::SigningKeyRotated,
         EventType::AuditKeyRotated,
         EventType::ConfigChanged,
@@ -154,6 +157,7 @@ impl EventType {
             EventType::RuleExecuted => "custos_rule_executed",
             EventType::RuleFailed => "custos_rule_failed",
             EventType::RbacChanged => "custos_rbac_changed",
+            EventType::AuthzChanged => "custos_authz_changed",
             EventType::SigningKeyRotated => "custos_signing_key_rotated",
             EventType::AuditKeyRotated => "custos_audit_key_rotated",
             EventType::ConfigChanged => "custos_config_changed",
@@ -197,6 +201,7 @@ impl EventType {
             EventType::RuleExecuted => "Rule executed",
             EventType::RuleFailed => "Rule execution failed",
             EventType::RbacChanged => "Roles or permissions changed",
+            EventType::AuthzChanged => "Authorization model or relationships changed",
             EventType::SigningKeyRotated => "Signing key rotated",
             EventType::AuditKeyRotated => "Audit checkpoint key rotated",
             EventType::ConfigChanged => "Configuration changed",
@@ -223,8 +228,8 @@ impl EventType {
             Scp => "user.success",
             AccessAllowed | AccessDenied => "custos.access",
             RuleExecuted | RuleFailed => "custos.rules",
-            RbacChanged | SigningKeyRotated | AuditKeyRotated | ConfigChanged | AuditExported
-            | AuditArchived => "custos.admin",
+            RbacChanged | AuthzChanged | SigningKeyRotated | AuditKeyRotated | ConfigChanged
+            | AuditExported | AuditArchived => "custos.admin",
         }
     }
 }

@@ -90,4 +90,8 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "read:organization_member_roles",
     "create:organization_member_roles",
     "delete:organization_member_roles",
+    "read:authorization_models",
+    "create:authorization_models",
+    "read:relationships",
+    "update:relationships",
 ];

@@ -3,10 +3,12 @@
 //! request. Evaluation, every part given must allow (default deny): the user exists and is not
 //! blocked → `permission` is held, directly or through a role (on the API named by `audience`,
 //! or on any API) → `relation` on `object` holds under the latest authorization model →
-//! `path`/`method` rules. Relationship models and path rules are not written yet (issue 4's
-//! next parts), so a check that names them is denied, saying so. Each decision is recorded
-//! durably (`custos_access_allowed` / `custos_access_denied`, with the resource) before the
-//! answer leaves.
+//! `path`/`method` rules (none can be defined yet, so a check naming a path is denied, saying
+//! so). The relationship step asks `user:<user_id>` under the latest model (or
+//! `authorization_model_id`), with `contextual_tuples` for this question only. With
+//! `context.organization_id`, the user must be a member and the roles held there count too.
+//! Each decision is recorded durably (`custos_access_allowed` / `custos_access_denied`, with
+//! the resource) before the answer leaves.
 
 use custos_domain::audit::{AuditEvent, EventType};
 use serde_json::{json, Map, Value};
@@ -22,6 +24,8 @@ const FIELDS: &[&str] = &[
     "path",
     "method",
     "context",
+    "contextual_tuples",
+    "authorization_model_id",
 ];
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -56,6 +60,22 @@ impl Manager<'_> {
         if m.get("context").is_some_and(|c| !c.is_object()) {
             return Err(bad("context must be an object"));
         }
+        let organization = match m.get("context").and_then(|c| c.get("organization_id")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(o)) if !o.is_empty() => Some(o.as_str()),
+            Some(_) => return Err(bad("context.organization_id must be a string")),
+        };
+        let contextual = crate::authz::tuples_of(
+            m.get("contextual_tuples"),
+            "contextual_tuples",
+            crate::authz::MAX_CONTEXTUAL_TUPLES,
+        )?;
+        let model_id = text(m, "authorization_model_id")?;
+        if relation.is_none() && (!contextual.is_empty() || model_id.is_some()) {
+            return Err(bad(
+                "contextual_tuples and authorization_model_id qualify a relation check",
+            ));
+        }
         if relation.is_some() != object.is_some() {
             return Err(bad("relation and object go together"));
         }
@@ -83,8 +103,23 @@ impl Manager<'_> {
             Ok(_) => reasons.push(json!({"step": "user", "allowed": true})),
         }
         if allowed {
+            if let Some(org) = organization {
+                if self.provider.store.is_member(org, user_id).await? {
+                    reasons.push(
+                        json!({"step": "organization", "allowed": true, "organization_id": org}),
+                    );
+                } else {
+                    allowed = false;
+                    reasons.push(json!({"step": "organization", "allowed": false, "organization_id": org, "detail": "the user is not a member of the organization"}));
+                }
+            }
+        }
+        if allowed {
             if let Some(p) = permission {
-                let held = self.provider.store.user_permissions(user_id).await?;
+                let mut held = self.provider.store.user_permissions(user_id).await?;
+                if let Some(org) = organization {
+                    held.extend(self.provider.store.member_permissions(org, user_id).await?);
+                }
                 let source = held.iter().find(|h| {
                     h.permission.permission_name == p
                         && audience.is_none_or(|a| h.permission.resource_server_identifier == a)
@@ -102,11 +137,23 @@ impl Manager<'_> {
                 }
             }
         }
-        if allowed && relation.is_some() {
-            allowed = false;
+        if let (true, Some(rel), Some(obj)) = (allowed, relation, object) {
+            let authz = self.authz.ok_or_else(|| {
+                tracing::error!("a check reached a Manager without the relationship engine");
+                ApiError::internal()
+            })?;
+            authz.ready().await?;
+            let d = authz.check_relation(
+                model_id,
+                &format!("user:{user_id}"),
+                rel,
+                obj,
+                &contextual,
+            )?;
+            allowed = d.allowed;
             reasons.push(
-                json!({"step": "relation", "allowed": false, "relation": relation, "object": object,
-                "detail": "no authorization model has been written; relationships cannot hold"}),
+                json!({"step": "relation", "allowed": d.allowed, "relation": rel,
+                "object": obj, "authorization_model_id": d.model_id, "path": d.reasons}),
             );
         }
         if allowed && path.is_some() {
@@ -129,6 +176,7 @@ impl Manager<'_> {
         ev.user_agent = Some(self.actor.meta.user_agent.clone());
         ev.user_id = Some(user_id.to_owned());
         ev.audience = audience.map(str::to_owned);
+        ev.organization_id = organization.map(str::to_owned);
         ev.resource = object.or(path).map(str::to_owned);
         ev.details = json!({
             "decision_id": decision_id,

@@ -9,6 +9,14 @@ pub struct ApiError {
     pub error_code: Option<&'static str>,
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl ApiError {
     pub fn new(status: u16, message: impl Into<String>, error_code: Option<&'static str>) -> Self {
         Self {

@@ -5,6 +5,7 @@
 //! Auth0's envelope (`statusCode`, `error`, `message`, `errorCode`). This crate never knows
 //! HTTP framing; the server only routes, authorises and renders.
 
+pub mod authz;
 mod body;
 mod check;
 mod clients;
@@ -23,6 +24,7 @@ use custos_domain::audit::{AuditEvent, EventType};
 use custos_oidc::{Provider, RequestMeta};
 use serde_json::{json, Value};
 
+pub use authz::Authz;
 pub use error::ApiError;
 pub use logs::LogQuery;
 
@@ -164,11 +166,23 @@ pub struct Actor {
 pub struct Manager<'a> {
     provider: &'a Provider,
     actor: Actor,
+    /// The relationship engine, for the operations that need it.
+    authz: Option<&'a std::sync::Arc<Authz>>,
 }
 
 impl<'a> Manager<'a> {
     pub fn new(provider: &'a Provider, actor: Actor) -> Self {
-        Self { provider, actor }
+        Self {
+            provider,
+            actor,
+            authz: None,
+        }
+    }
+
+    /// With the relationship engine (checks, models, tuples).
+    pub fn with_authz(mut self, authz: &'a std::sync::Arc<Authz>) -> Self {
+        self.authz = Some(authz);
+        self
     }
 
     /// The `sapi` record of a successful write; `action` is the scope it needed.

@@ -239,6 +239,10 @@ scopes! {
     ReadOrganizationMemberRoles => "read:organization_member_roles",
     CreateOrganizationMemberRoles => "create:organization_member_roles",
     DeleteOrganizationMemberRoles => "delete:organization_member_roles",
+    ReadAuthorizationModels => "read:authorization_models",
+    CreateAuthorizationModels => "create:authorization_models",
+    ReadRelationships => "read:relationships",
+    UpdateRelationships => "update:relationships",
 }
 
 /// Auth0's 429 for a client over its Management API rate limit. Only the first refusal of a run

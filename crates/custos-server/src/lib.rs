@@ -29,6 +29,8 @@ pub struct AppState {
     pub provider: Arc<Provider>,
     /// The audit trail's runtime: log-stream workers (told when streams change), export jobs.
     pub trail: Arc<custos_trail::Runtime>,
+    /// The relationship engine (loaded on first use, then kept coherent with the database).
+    pub authz: Arc<custos_manage::Authz>,
     /// The Management API's per-client rate limit (`None`: off).
     pub limiter: Option<Arc<ratelimit::RateLimiter>>,
 }
@@ -63,9 +65,11 @@ pub fn router_with(
     settings: &HttpSettings,
 ) -> Router {
     let limiter = ratelimit::RateLimiter::new(settings.management_rate_limit).map(Arc::new);
+    let authz = custos_manage::Authz::new(provider.store.clone());
     let state = AppState {
         provider,
         trail,
+        authz,
         limiter,
     };
     Router::new()

@@ -19,6 +19,7 @@ use crate::error::api_error;
 use crate::extract::*;
 use crate::AppState;
 
+mod authz;
 mod organizations;
 
 pub fn routes() -> Router<AppState> {
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
             get(get_grant).patch(update_grant).delete(delete_grant),
         )
         .merge(organizations::routes())
+        .merge(authz::routes())
         .route("/users", get(list_users).post(create_user))
         .route("/users-by-email", get(users_by_email))
         .route(
@@ -827,7 +829,7 @@ async fn check(
     auth: Authorized<CheckAccess>,
     ApiJson(b): ApiJson,
 ) -> Response {
-    let r = mgr!(s, auth).check(&b).await.map(Some);
+    let r = mgr!(s, auth).with_authz(&s.authz).check(&b).await.map(Some);
     finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
 }
 
@@ -836,6 +838,10 @@ async fn check_batch(
     auth: Authorized<CheckAccess>,
     ApiJson(b): ApiJson,
 ) -> Response {
-    let r = mgr!(s, auth).check_batch(&b).await.map(Some);
+    let r = mgr!(s, auth)
+        .with_authz(&s.authz)
+        .check_batch(&b)
+        .await
+        .map(Some);
     finish(&s, &auth, true, StatusCode::OK, Value::Null, r).await
 }

@@ -17,6 +17,7 @@
 
 mod apis;
 mod audit;
+pub mod authz;
 mod clients;
 pub mod dialect;
 mod jobs;
@@ -88,6 +89,8 @@ pub struct Store {
     appended: Arc<tokio::sync::watch::Sender<i64>>,
     /// The database file, for SQLite's fast paths.
     sqlite_file: Option<std::path::PathBuf>,
+    /// PostgreSQL's URL, for `LISTEN` connections.
+    pg_url: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -134,6 +137,7 @@ impl Store {
             appended.clone(),
             sqlite_file.clone(),
         ));
+        let pg_url = (dialect == Dialect::Postgres).then(|| url.clone());
         Ok(Self {
             read,
             write,
@@ -141,6 +145,7 @@ impl Store {
             audit,
             appended,
             sqlite_file,
+            pg_url,
         })
     }
 

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "organizations",
         include_str!("../migrations/0009_organizations.sql"),
     ),
+    (10, "authz", include_str!("../migrations/0010_authz.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {

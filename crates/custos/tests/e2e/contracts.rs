@@ -106,6 +106,8 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
         "audit_log",
         "audit_policy",
         "auth_codes",
+        "authz_models",
+        "authz_tuples",
         "client_grants",
         "clients",
         "custos_migrations",
