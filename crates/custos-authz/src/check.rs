@@ -14,8 +14,8 @@
 //! when the answer is "allowed".
 
 use crate::graph::{Graph, Overlay};
-use crate::model::{Allowed, AuthorizationModel, Rewrite, NONE};
-use crate::store::{sorted_contains, Edge, TupleStore, NO_REL};
+use crate::model::{Allowed, AuthorizationModel, RelationDef, Rewrite, NONE};
+use crate::store::{range_by, sorted_contains, Edge, RevEdge, TupleStore, NO_REL};
 use crate::tuple::{parse_object, parse_user, TupleKey, UserRef};
 use rustc_hash::FxHashMap;
 
@@ -175,6 +175,21 @@ pub(crate) fn resolve_subject<'a>(
         is_wild: matches!(u, UserRef::Wildcard { .. }),
         wild,
     })
+}
+
+/// How [`Eval::usersets_plain`] treats userset edges of one object type and relation.
+#[derive(Clone, Copy)]
+struct SetPlan {
+    /// The relation's index on the type.
+    xr: u32,
+    /// Its rewrite is plain `this`.
+    leaf: bool,
+    /// It admits usersets (then an object holding some is not a leaf).
+    sets: bool,
+    /// It admits the subject's type directly.
+    direct: bool,
+    /// It admits the subject type's wildcard, and the store has one.
+    wild: bool,
 }
 
 /// Per-request evaluation state.
@@ -422,6 +437,11 @@ impl<'a> Eval<'a> {
             return Res::False;
         }
         let (a, b) = self.g.fwd(obj, grel);
+        // Each object reached is about to be visited: load their records, then their forward
+        // lists, all in parallel, before walking the first.
+        let direct = a.iter().take_while(|e| e.srel == NO_REL).take(8);
+        direct.clone().for_each(|e| self.g.s.prefetch_node(e.obj));
+        direct.for_each(|e| self.g.s.prefetch_fwd(e.obj));
         let mut acc = Res::False;
         let direct_a = a.iter().take_while(|e| e.srel == NO_REL).map(|e| e.obj);
         let direct_b = b
@@ -495,6 +515,78 @@ impl<'a> Eval<'a> {
         Some(false)
     }
 
+    /// The userset edges of `obj#rd` for a plain subject and no contextual tuples (the common
+    /// case), answering leaf usersets without the node machinery. The edges are sorted by
+    /// (subject relation, object) and the subject's direct memberships by (relation, object),
+    /// so the leaf memberships are found by one merge of the two lists rather than a search
+    /// per edge; the model is consulted once per run of edges of one type and relation.
+    fn usersets_plain(&mut self, obj: u32, rd: &'a RelationDef, grel: u32) -> Res {
+        let m = self.m;
+        let s = self.subj;
+        let (a, _) = self.g.fwd(obj, grel);
+        let first = a.partition_point(|e| e.srel == NO_REL);
+        let sets = a.get(first..).unwrap_or(&[]);
+        let memberships = range_by(self.g.s.rev(s.obj), NO_REL, |r| r.srel);
+        let mut acc = Res::False;
+        let mut run = (NONE, NONE);
+        let mut plan: Option<SetPlan> = None;
+        let mut mine: &[RevEdge] = &[];
+        for e in sets {
+            let xt = self.mtype(e.obj);
+            if (e.srel, xt) != run {
+                if e.srel != run.0 {
+                    mine = range_by(memberships, e.srel, |r| r.rel);
+                }
+                run = (e.srel, xt);
+                let nm = self.name_of(e.srel);
+                plan = (xt != NONE && nm != NONE && rd.allowed.contains(&Allowed::Userset(xt, nm)))
+                    .then(|| m.rel_idx(xt, nm))
+                    .flatten()
+                    .and_then(|xr| {
+                        let xd = m.rel(xt, xr)?;
+                        Some(SetPlan {
+                            xr,
+                            leaf: matches!(xd.rewrite, Rewrite::This),
+                            sets: xd.has_usersets,
+                            direct: xd.allowed.contains(&Allowed::Type(s.mtype)),
+                            wild: s.wild != NONE
+                                && xd.allowed.contains(&Allowed::Wildcard(s.mtype)),
+                        })
+                    });
+            }
+            let Some(p) = plan else {
+                continue;
+            };
+            if p.leaf && !(p.sets && self.g.s.has_usersets(e.obj)) {
+                // A leaf: its answer is direct membership (see `leaf`).
+                if p.direct {
+                    let skip = mine.partition_point(|r| r.obj < e.obj);
+                    mine = mine.get(skip..).unwrap_or(&[]);
+                    if mine.first().is_some_and(|r| r.obj == e.obj) {
+                        return Res::True;
+                    }
+                }
+                if p.wild {
+                    let w = Edge {
+                        rel: e.srel,
+                        srel: NO_REL,
+                        obj: s.wild,
+                    };
+                    if sorted_contains(range_by(self.g.s.fwd(e.obj), e.srel, |x| x.rel), &w) {
+                        return Res::True;
+                    }
+                }
+                continue;
+            }
+            match self.node::<false>(e.obj, xt, p.xr) {
+                Res::True => return Res::True,
+                Res::False => {}
+                u => acc = unknown(acc, u),
+            }
+        }
+        acc
+    }
+
     fn this<const T: bool>(&mut self, obj: u32, mt: u32, ri: u32) -> Res {
         let m = self.m;
         let Some(rd) = m.rel(mt, ri) else {
@@ -557,6 +649,9 @@ impl<'a> Eval<'a> {
         }
         if !rd.has_usersets || !self.g.may_have_usersets(obj) {
             return Res::False;
+        }
+        if !T && self.g.o.is_none() && s.obj != NONE && !s.is_userset() && !s.is_wild {
+            return self.usersets_plain(obj, rd, grel);
         }
         let (a, b) = self.g.fwd(obj, grel);
         let mut acc = Res::False;
@@ -633,8 +728,10 @@ fn run<const T: bool>(
     trace: Option<&mut Vec<String>>,
 ) -> Result<bool, CheckError> {
     let (mt, ri) = resolve_target(model, req.object, req.relation)?;
+    // Both string lookups back to back, so their cache misses can overlap.
+    let obj = g.obj_id(req.object);
     let subj = resolve_subject(model, &g, req.user)?;
-    let Some(obj) = g.obj_id(req.object) else {
+    let Some(obj) = obj else {
         if parse_object(req.object).is_none() {
             return Err(CheckError::InvalidObject(req.object.into()));
         }
@@ -650,6 +747,13 @@ fn run<const T: bool>(
         }
         return Ok(false);
     };
+    // Nearly every walk reads the object's forward list and the subject's reverse list: start
+    // both loads now, in parallel (records first, then the lists they point to).
+    g.s.prefetch_node(obj);
+    if subj.obj != NONE {
+        g.s.prefetch_rev(subj.obj);
+    }
+    g.s.prefetch_fwd(obj);
     let mut ev = Eval::new(model, g, subj);
     let r = ev.node::<T>(obj, mt, ri);
     if let Some(t) = trace {

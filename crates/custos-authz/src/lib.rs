@@ -7,6 +7,7 @@
 //! know SQL or HTTP, or lock internally (except the optional [`Engine`] wrapper): callers
 //! choose how to share it. Every error a check returns means "deny".
 
+mod arena;
 mod check;
 mod engine;
 mod graph;

@@ -7,10 +7,15 @@
 //! searches, never a hash lookup, so its cost depends on fan-out, not on the store's size.
 //! List-objects walks the reverse lists.
 //!
+//! Each object is one 32-byte record (its type, a flag, and the spans of its two lists in the
+//! shared [`Arena`]s), so reaching an object's tuples costs one cache miss for the record and
+//! one for the data.
+//!
 //! Interned strings are never freed: removing every tuple of an object keeps its id. Memory
 //! grows with the number of distinct strings ever inserted, not with churn of tuples between
 //! known strings. Not internally locked: wrap it in a lock to share it.
 
+use crate::arena::{Arena, Span};
 use crate::intern::Interner;
 use crate::model::NONE;
 use crate::tuple::{parse_object, parse_user, TupleKey};
@@ -86,20 +91,46 @@ pub(crate) fn sorted_contains<T: Ord + Eq>(s: &[T], x: &T) -> bool {
     }
 }
 
+/// One object: everything a check reads about it before its edges, in one cache line.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(32))]
+struct Node {
+    /// The type id, and in bit 31 whether any forward edge has a userset subject (so a check
+    /// can skip the object's forward list, a cache miss, when only direct membership can
+    /// match).
+    ty: u32,
+    fwd: Span,
+    rev: Span,
+}
+
+/// Tuples sorted and merged at a time by [`TupleStore::extend`].
+const EXTEND_BATCH: usize = 1 << 18;
+
+/// Most cache lines of one list a prefetch touches (a binary search of a longer list reads
+/// only a few of its lines anyway).
+const PREFETCH_LINES: usize = 8;
+
+/// Reads one item per cache line of the head of `s`, so the lines load in parallel rather
+/// than one per step of a later binary search.
+#[inline]
+fn prefetch_lines<T: Copy>(s: &[T]) {
+    let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    for x in s.iter().step_by(step).take(PREFETCH_LINES) {
+        std::hint::black_box(*x);
+    }
+}
+
 /// Relationship tuples, indexed both ways. See the module docs.
 #[derive(Clone)]
 pub struct TupleStore {
     objects: Interner,
-    /// Per object: its type id, and in bit 31 whether any forward edge has a userset subject
-    /// (so a check can skip the object's forward list, a cache miss, when only direct
-    /// membership can match). One array keeps both in the same cache line.
-    obj_type: Vec<u32>,
+    nodes: Vec<Node>,
     types: Interner,
     type_wildcard: Vec<u32>,
     type_objects: Vec<Vec<u32>>,
     rels: Interner,
-    fwd: Vec<Vec<Edge>>,
-    rev: Vec<Vec<RevEdge>>,
+    fwd: Arena<Edge>,
+    rev: Arena<RevEdge>,
     len: usize,
 }
 
@@ -134,13 +165,13 @@ impl TupleStore {
         let _ = rels.intern("");
         TupleStore {
             objects: Interner::default(),
-            obj_type: Vec::new(),
+            nodes: Vec::new(),
             types: Interner::default(),
             type_wildcard: Vec::new(),
             type_objects: Vec::new(),
             rels,
-            fwd: Vec::new(),
-            rev: Vec::new(),
+            fwd: Arena::default(),
+            rev: Arena::default(),
             len: 0,
         }
     }
@@ -169,9 +200,10 @@ impl TupleStore {
             self.type_objects.resize_with(t as usize + 1, Vec::new);
         }
         let id = self.objects.intern(object)?;
-        self.obj_type.push(t);
-        self.fwd.push(Vec::new());
-        self.rev.push(Vec::new());
+        self.nodes.push(Node {
+            ty: t,
+            ..Node::default()
+        });
         if wildcard {
             self.type_wildcard[t as usize] = id;
         }
@@ -217,28 +249,45 @@ impl TupleStore {
         let Some((o, e)) = self.resolve_mut(t) else {
             return false;
         };
-        let Some(list) = self.fwd.get_mut(o as usize) else {
+        let (Some(on), Some(sn)) = (self.nodes.get(o as usize), self.nodes.get(e.obj as usize))
+        else {
             return false;
         };
-        let Err(pos) = list.binary_search(&e) else {
+        let (mut fwd, mut rev) = (on.fwd, sn.rev);
+        // Both lists must be able to grow before either changes.
+        if !self.fwd.has_room(fwd.len() * 2 + 2) || !self.rev.has_room(rev.len() * 2 + 2) {
             return false;
-        };
-        list.insert(pos, e);
-        if e.srel != NO_REL {
-            self.set_sets_flag(o, true);
+        }
+        if !self.fwd.insert(&mut fwd, e) {
+            return false;
         }
         let r = RevEdge {
             srel: e.srel,
             rel: e.rel,
             obj: o,
         };
-        if let Some(rl) = self.rev.get_mut(e.obj as usize) {
-            if let Err(pos) = rl.binary_search(&r) {
-                rl.insert(pos, r);
-            }
+        self.rev.insert(&mut rev, r);
+        if let Some(n) = self.nodes.get_mut(o as usize) {
+            n.fwd = fwd;
+        }
+        if let Some(n) = self.nodes.get_mut(e.obj as usize) {
+            n.rev = rev;
+        }
+        if e.srel != NO_REL {
+            self.set_sets_flag(o, true);
         }
         self.len += 1;
+        self.maybe_compact();
         true
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.fwd.should_compact() {
+            self.fwd.compact(self.nodes.iter_mut().map(|n| &mut n.fwd));
+        }
+        if self.rev.should_compact() {
+            self.rev.compact(self.nodes.iter_mut().map(|n| &mut n.rev));
+        }
     }
 
     /// Removes a tuple; `true` if it was there.
@@ -246,15 +295,14 @@ impl TupleStore {
         let Some((o, e)) = self.resolve(t) else {
             return false;
         };
-        let Some(list) = self.fwd.get_mut(o as usize) else {
+        let Some(n) = self.nodes.get_mut(o as usize) else {
             return false;
         };
-        let Ok(pos) = list.binary_search(&e) else {
+        if !self.fwd.remove(&mut n.fwd, &e) {
             return false;
-        };
-        list.remove(pos);
+        }
         if e.srel != NO_REL {
-            let any = list.iter().any(|x| x.srel != NO_REL);
+            let any = self.fwd.get(n.fwd).iter().any(|x| x.srel != NO_REL);
             self.set_sets_flag(o, any);
         }
         let r = RevEdge {
@@ -262,85 +310,125 @@ impl TupleStore {
             rel: e.rel,
             obj: o,
         };
-        if let Some(rl) = self.rev.get_mut(e.obj as usize) {
-            if let Ok(pos) = rl.binary_search(&r) {
-                rl.remove(pos);
-            }
+        if let Some(n) = self.nodes.get_mut(e.obj as usize) {
+            self.rev.remove(&mut n.rev, &r);
         }
         self.len -= 1;
         true
     }
 
     pub fn contains(&self, t: &TupleKey) -> bool {
-        self.resolve(t).is_some_and(|(o, e)| {
-            self.fwd
-                .get(o as usize)
-                .is_some_and(|l| l.binary_search(&e).is_ok())
-        })
+        self.resolve(t)
+            .is_some_and(|(o, e)| self.fwd(o).binary_search(&e).is_ok())
     }
 
-    /// Bulk load: appends every tuple and sorts each touched list once, which is much faster
-    /// than [`insert`](Self::insert) for objects with many tuples. Returns how many were new.
-    /// Malformed tuples are skipped.
+    /// Bulk load: sorts the tuples by object and merges each touched list once per batch of
+    /// [`EXTEND_BATCH`] tuples, which is much faster than [`insert`](Self::insert) for objects
+    /// with many tuples. Returns how many were new. Malformed tuples are skipped. Batching
+    /// bounds the temporary memory (a few MiB) whatever the input size.
     pub fn extend<T: Borrow<TupleKey>>(&mut self, tuples: impl IntoIterator<Item = T>) -> usize {
-        let before = self.len;
-        let mut touched_fwd = Vec::new();
-        let mut touched_rev = Vec::new();
-        for t in tuples {
-            let Some((o, e)) = self.resolve_mut(t.borrow()) else {
-                continue;
-            };
-            if let Some(list) = self.fwd.get_mut(o as usize) {
-                if list.is_empty() || list.last().is_some_and(|l| *l < e) {
-                    // Already in order: no sort needed for this list (unless touched before).
-                } else {
-                    touched_fwd.push(o);
-                }
-                list.push(e);
-            }
-            if e.srel != NO_REL {
-                self.set_sets_flag(o, true);
-            }
-            if let Some(rl) = self.rev.get_mut(e.obj as usize) {
+        let mut it = tuples.into_iter();
+        let mut fwd: Vec<(u32, Edge)> = Vec::with_capacity(EXTEND_BATCH);
+        let mut rev: Vec<(u32, RevEdge)> = Vec::with_capacity(EXTEND_BATCH);
+        let mut total = 0;
+        loop {
+            fwd.clear();
+            rev.clear();
+            for t in it.by_ref() {
+                let Some((o, e)) = self.resolve_mut(t.borrow()) else {
+                    continue;
+                };
+                fwd.push((o, e));
                 let r = RevEdge {
                     srel: e.srel,
                     rel: e.rel,
                     obj: o,
                 };
-                if !(rl.is_empty() || rl.last().is_some_and(|l| *l < r)) {
-                    touched_rev.push(e.obj);
+                rev.push((e.obj, r));
+                if fwd.len() == EXTEND_BATCH {
+                    break;
                 }
-                rl.push(r);
+            }
+            if fwd.is_empty() {
+                return total;
+            }
+            let (n, full) = self.merge_batch(&mut fwd, &mut rev);
+            total += n;
+            if full {
+                return total;
             }
         }
-        touched_fwd.sort_unstable();
-        touched_fwd.dedup();
-        for o in touched_fwd {
-            if let Some(l) = self.fwd.get_mut(o as usize) {
-                l.sort_unstable();
-                l.dedup();
+    }
+
+    /// Merges one batch of `extend` into the lists. Returns how many tuples were new, and
+    /// whether an arena filled up (then the rest of the batch was dropped).
+    fn merge_batch(
+        &mut self,
+        fwd: &mut [(u32, Edge)],
+        rev: &mut [(u32, RevEdge)],
+    ) -> (usize, bool) {
+        fwd.sort_unstable();
+        rev.sort_unstable();
+        let (mut added, mut full) = (0, false);
+        let mut batch: Vec<Edge> = Vec::new();
+        for group in fwd.chunk_by(|a, b| a.0 == b.0) {
+            let o = group.first().map_or(0, |x| x.0);
+            batch.clear();
+            batch.extend(group.iter().map(|x| x.1));
+            batch.dedup();
+            let Some(n) = self.nodes.get_mut(o as usize) else {
+                continue;
+            };
+            // A full arena (4G edges) drops the rest of the batch, as malformed tuples are.
+            let Some(k) = self.fwd.merge(&mut n.fwd, &batch) else {
+                full = true;
+                break;
+            };
+            added += k;
+            if batch.iter().any(|e| e.srel != NO_REL) {
+                n.ty |= SETS_BIT;
             }
         }
-        touched_rev.sort_unstable();
-        touched_rev.dedup();
-        for s in touched_rev {
-            if let Some(l) = self.rev.get_mut(s as usize) {
-                l.sort_unstable();
-                l.dedup();
+        let mut rbatch: Vec<RevEdge> = Vec::new();
+        for group in rev.chunk_by(|a, b| a.0 == b.0) {
+            let s = group.first().map_or(0, |x| x.0);
+            rbatch.clear();
+            // Only edges whose forward half made it in (all of them unless the arena filled).
+            rbatch.extend(
+                group
+                    .iter()
+                    .map(|x| x.1)
+                    .filter(|r| !full || self.fwd_has(r.obj, s, r)),
+            );
+            rbatch.dedup();
+            let Some(n) = self.nodes.get_mut(s as usize) else {
+                continue;
+            };
+            if self.rev.merge(&mut n.rev, &rbatch).is_none() {
+                break;
             }
         }
-        self.len = self.fwd.iter().map(Vec::len).sum();
-        self.len - before
+        self.len += added;
+        self.maybe_compact();
+        (added, full)
+    }
+
+    /// Whether the forward half of reverse edge `r` of subject `s` is stored.
+    fn fwd_has(&self, o: u32, s: u32, r: &RevEdge) -> bool {
+        let e = Edge {
+            rel: r.rel,
+            srel: r.srel,
+            obj: s,
+        };
+        self.fwd(o).binary_search(&e).is_ok()
     }
 
     /// Releases spare capacity after a bulk load.
     pub fn shrink_to_fit(&mut self) {
         self.objects.shrink_to_fit();
-        self.obj_type.shrink_to_fit();
-        self.fwd.iter_mut().for_each(Vec::shrink_to_fit);
-        self.rev.iter_mut().for_each(Vec::shrink_to_fit);
-        self.fwd.shrink_to_fit();
-        self.rev.shrink_to_fit();
+        self.nodes.shrink_to_fit();
+        self.fwd.compact(self.nodes.iter_mut().map(|n| &mut n.fwd));
+        self.rev.compact(self.nodes.iter_mut().map(|n| &mut n.rev));
         self.type_objects.iter_mut().for_each(Vec::shrink_to_fit);
     }
 
@@ -410,8 +498,7 @@ impl TupleStore {
         };
         // With a subject and no single object, the reverse list is the short way.
         if let (Some((s, srel)), Scope::All | Scope::Type(_)) = (subject, &scope) {
-            let rl = self.rev.get(s as usize).map_or(&[][..], |v| v);
-            for r in range_by(rl, srel, |r| r.srel) {
+            for r in range_by(self.rev(s), srel, |r| r.srel) {
                 if rel.is_some_and(|x| r.rel != x) {
                     continue;
                 }
@@ -432,7 +519,7 @@ impl TupleStore {
             return out;
         }
         let scan = |o: u32, out: &mut Vec<TupleKey>| -> bool {
-            let list = self.fwd.get(o as usize).map_or(&[][..], |v| v);
+            let list = self.fwd(o);
             let list = match rel {
                 Some(r) => range_by(list, r, |e| e.rel),
                 None => list,
@@ -456,7 +543,7 @@ impl TupleStore {
                 }
             }
             Scope::All => {
-                for o in 0..self.fwd.len() as u32 {
+                for o in 0..self.nodes.len() as u32 {
                     if scan(o, &mut out) {
                         break;
                     }
@@ -491,9 +578,9 @@ impl TupleStore {
     }
     #[inline]
     pub(crate) fn object_type(&self, id: u32) -> u32 {
-        self.obj_type
+        self.nodes
             .get(id as usize)
-            .map_or(NONE, |t| t & !SETS_BIT)
+            .map_or(NONE, |n| n.ty & !SETS_BIT)
     }
     #[inline]
     pub(crate) fn rel_id(&self, s: &str) -> Option<u32> {
@@ -523,22 +610,52 @@ impl TupleStore {
     }
     #[inline]
     pub(crate) fn fwd(&self, o: u32) -> &[Edge] {
-        self.fwd.get(o as usize).map_or(&[], |v| v)
+        self.nodes
+            .get(o as usize)
+            .map_or(&[], |n| self.fwd.get(n.fwd))
     }
     fn set_sets_flag(&mut self, o: u32, on: bool) {
-        if let Some(t) = self.obj_type.get_mut(o as usize) {
-            *t = if on { *t | SETS_BIT } else { *t & !SETS_BIT };
+        if let Some(n) = self.nodes.get_mut(o as usize) {
+            n.ty = if on {
+                n.ty | SETS_BIT
+            } else {
+                n.ty & !SETS_BIT
+            };
         }
     }
     #[inline]
     pub(crate) fn has_usersets(&self, o: u32) -> bool {
-        self.obj_type
+        self.nodes
             .get(o as usize)
-            .is_some_and(|t| t & SETS_BIT != 0)
+            .is_some_and(|n| n.ty & SETS_BIT != 0)
     }
+    /// Starts loading object `o`'s record and returns nothing: a software prefetch. The loads
+    /// are independent, so issuing several before using any overlaps their cache misses
+    /// instead of paying them one after another.
+    #[inline]
+    pub(crate) fn prefetch_node(&self, o: u32) {
+        if let Some(n) = self.nodes.get(o as usize) {
+            std::hint::black_box(n.ty);
+        }
+    }
+
+    /// Starts loading the first [`PREFETCH_LINES`] cache lines of `o`'s forward list.
+    #[inline]
+    pub(crate) fn prefetch_fwd(&self, o: u32) {
+        prefetch_lines(self.fwd(o));
+    }
+
+    /// Starts loading the first [`PREFETCH_LINES`] cache lines of `s`'s reverse list.
+    #[inline]
+    pub(crate) fn prefetch_rev(&self, s: u32) {
+        prefetch_lines(self.rev(s));
+    }
+
     #[inline]
     pub(crate) fn rev(&self, s: u32) -> &[RevEdge] {
-        self.rev.get(s as usize).map_or(&[], |v| v)
+        self.nodes
+            .get(s as usize)
+            .map_or(&[], |n| self.rev.get(n.rev))
     }
 }
 

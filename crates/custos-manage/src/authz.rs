@@ -11,8 +11,10 @@
 //!
 //! [`Authz`] is also the in-process API for a Rust service that embeds Custos' decisions.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use custos_authz::{
     AuthorizationModel, CheckError, CheckRequest, Engine, EngineError, RbacSource, TupleKey,
@@ -44,7 +46,20 @@ pub struct Authz {
     loaded: tokio::sync::OnceCell<()>,
     /// The newest model's id (checks use it unless they name one).
     latest: std::sync::RwLock<Option<String>>,
+    /// Role names by id, for the reasons of a decision.
+    role_names: std::sync::RwLock<HashMap<String, String>>,
+    /// Users' existence and blocked state, briefly remembered (see [`Authz::user_state`]).
+    users: std::sync::RwLock<HashMap<String, (Option<bool>, Instant)>>,
+    /// The store's change counters this engine has caught up with.
+    seen_users: AtomicU64,
+    seen_authz: AtomicU64,
 }
+
+/// How long a user's state is trusted without a change seen on this node; changes made through
+/// this node invalidate it at once, other nodes' within this time.
+pub const USER_STATE_TTL: Duration = Duration::from_secs(1);
+/// Users remembered at most (the cache is emptied when full).
+const USER_CACHE_MAX: usize = 200_000;
 
 /// Where a held permission comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +87,10 @@ impl Authz {
             cursor: tokio::sync::Mutex::new(0),
             loaded: tokio::sync::OnceCell::new(),
             latest: std::sync::RwLock::new(None),
+            role_names: std::sync::RwLock::new(HashMap::new()),
+            users: std::sync::RwLock::new(HashMap::new()),
+            seen_users: AtomicU64::new(0),
+            seen_authz: AtomicU64::new(0),
         })
     }
 
@@ -123,6 +142,11 @@ impl Authz {
 
     async fn load_rbac(&self) -> Result<(), ApiError> {
         let snap = self.store.rbac_snapshot().await?;
+        *self
+            .role_names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            snap.roles.iter().cloned().collect();
         let mut rbac = custos_authz::RbacIndex::new();
         for (role, api, perm) in &snap.role_permissions {
             rbac.grant_role(role, api, perm);
@@ -137,13 +161,12 @@ impl Authz {
         Ok(())
     }
 
-    /// Follows the feed in the background: wakes on this process's commits, on PostgreSQL
-    /// notifications from other nodes, and every 500 ms regardless.
+    /// Follows the feed in the background: wakes on PostgreSQL notifications from other nodes,
+    /// and every 500 ms regardless. (This node's own writes catch up before they answer.)
     fn follow(self: &Arc<Self>) {
         let weak: Weak<Self> = Arc::downgrade(self);
         let store = self.store.clone();
         tokio::spawn(async move {
-            let mut local = store.watch_appends();
             let mut remote = match store.authz_notifications().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -159,11 +182,6 @@ impl Authz {
                     }
                 };
                 tokio::select! {
-                    changed = local.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                    }
                     r = notified => {
                         if let Err(e) = r {
                             tracing::warn!(error = %e, "authorization notifications failed; polling");
@@ -180,27 +198,105 @@ impl Authz {
         });
     }
 
-    /// Applies every feed record committed since the engine's cursor.
+    /// Applies every feed record committed since the engine's cursor. The cursor moves to the
+    /// audit head read first (every record up to it has committed, in order), so the next
+    /// catch-up reads only what came after, however many other records (decisions, logins)
+    /// came between.
     pub async fn sync(&self) -> Result<(), ApiError> {
         let mut cursor = self.cursor.lock().await;
+        let generation = self.store.generations().authz();
+        let head = self.store.audit_head_seq().await?;
         let mut rbac_changed = false;
-        loop {
-            let batch = self.store.authz_feed(*cursor, 1000).await?;
-            let Some(last) = batch.last().map(|r| r.seq) else {
-                break;
-            };
+        while *cursor < head {
+            let batch = self.store.authz_feed(*cursor, head, 1000).await?;
             for r in &batch {
                 match r.log_type.as_str() {
                     "custos_rbac_changed" => rbac_changed = true,
                     _ => self.apply(&r.details)?,
                 }
             }
-            *cursor = last;
+            *cursor = match batch.last() {
+                Some(r) if batch.len() == 1000 => r.seq,
+                _ => head,
+            };
         }
         if rbac_changed {
             self.load_rbac().await?;
         }
+        self.seen_authz.fetch_max(generation, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Catches up if this process committed authorization changes since the last catch-up
+    /// (one atomic load when it has not).
+    pub async fn fresh(self: &Arc<Self>) -> Result<(), ApiError> {
+        self.ready().await?;
+        if self.store.generations().authz() != self.seen_authz.load(Ordering::Acquire) {
+            self.sync().await?;
+        }
+        Ok(())
+    }
+
+    /// `None` when the user does not exist, else whether they are blocked. Remembered for
+    /// [`USER_STATE_TTL`]; a user change committed through this process forgets everything at
+    /// once, so on one node a block takes effect for the very next decision.
+    pub async fn user_state(&self, user_id: &str) -> Result<Option<bool>, ApiError> {
+        let generation = self.store.generations().users();
+        if self.seen_users.swap(generation, Ordering::AcqRel) != generation {
+            self.users
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+        }
+        if let Some((state, at)) = self
+            .users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(user_id)
+        {
+            if at.elapsed() < USER_STATE_TTL {
+                return Ok(*state);
+            }
+        }
+        let state = self.store.user_blocked(user_id).await?;
+        let mut users = self
+            .users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Only remember what no change committed after it was read could contradict.
+        if self.store.generations().users() == generation {
+            if users.len() >= USER_CACHE_MAX {
+                users.clear();
+            }
+            users.insert(user_id.to_owned(), (state, Instant::now()));
+        }
+        Ok(state)
+    }
+
+    /// [`Authz::check_permission`] after catching up with this process's own changes, with the
+    /// role's name.
+    pub async fn permission(
+        self: &Arc<Self>,
+        user_id: &str,
+        permission: &str,
+        audience: Option<&str>,
+        organization: Option<&str>,
+    ) -> Result<Option<(PermissionSource, Option<String>)>, ApiError> {
+        self.fresh().await?;
+        Ok(self
+            .check_permission(user_id, permission, audience, organization)
+            .map(|s| {
+                let name = match &s {
+                    PermissionSource::Role(id) => self
+                        .role_names
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get(id)
+                        .cloned(),
+                    PermissionSource::Direct => None,
+                };
+                (s, name)
+            }))
     }
 
     /// One `custos_authz_changed` record's change.

@@ -13,6 +13,7 @@
 use custos_domain::audit::{AuditEvent, EventType};
 use serde_json::{json, Map, Value};
 
+use crate::authz::PermissionSource;
 use crate::{ApiError, Manager};
 
 const FIELDS: &[&str] = &[
@@ -88,19 +89,23 @@ impl Manager<'_> {
             return Err(bad("audience qualifies a permission"));
         }
 
+        let authz = self.authz.ok_or_else(|| {
+            tracing::error!("a check reached a Manager without the authorization engine");
+            ApiError::internal()
+        })?;
         let mut reasons = Vec::new();
         let mut allowed = true;
-        match self.provider.store.get_user(user_id).await {
-            Err(_) => {
+        match authz.user_state(user_id).await? {
+            None => {
                 allowed = false;
                 reasons.push(json!({"step": "user", "allowed": false, "detail": "no such user"}));
             }
-            Ok(u) if u.blocked => {
+            Some(true) => {
                 allowed = false;
                 reasons
                     .push(json!({"step": "user", "allowed": false, "detail": "user is blocked"}));
             }
-            Ok(_) => reasons.push(json!({"step": "user", "allowed": true})),
+            Some(false) => reasons.push(json!({"step": "user", "allowed": true})),
         }
         if allowed {
             if let Some(org) = organization {
@@ -116,19 +121,14 @@ impl Manager<'_> {
         }
         if allowed {
             if let Some(p) = permission {
-                let mut held = self.provider.store.user_permissions(user_id).await?;
-                if let Some(org) = organization {
-                    held.extend(self.provider.store.member_permissions(org, user_id).await?);
-                }
-                let source = held.iter().find(|h| {
-                    h.permission.permission_name == p
-                        && audience.is_none_or(|a| h.permission.resource_server_identifier == a)
-                });
-                match source {
-                    Some(h) => reasons.push(json!({
+                match authz.permission(user_id, p, audience, organization).await? {
+                    Some((source, role_name)) => reasons.push(json!({
                         "step": "permission", "allowed": true, "permission": p,
-                        "audience": h.permission.resource_server_identifier,
-                        "via": h.role.as_ref().map_or_else(|| json!({"source_type": "DIRECT"}), |(id, name)| json!({"source_type": "ROLE", "source_id": id, "source_name": name})),
+                        "audience": audience,
+                        "via": match source {
+                            PermissionSource::Direct => json!({"source_type": "DIRECT"}),
+                            PermissionSource::Role(id) => json!({"source_type": "ROLE", "source_id": id, "source_name": role_name}),
+                        },
                     })),
                     None => {
                         allowed = false;
@@ -138,11 +138,7 @@ impl Manager<'_> {
             }
         }
         if let (true, Some(rel), Some(obj)) = (allowed, relation, object) {
-            let authz = self.authz.ok_or_else(|| {
-                tracing::error!("a check reached a Manager without the relationship engine");
-                ApiError::internal()
-            })?;
-            authz.ready().await?;
+            authz.fresh().await?;
             let d = authz.check_relation(
                 model_id,
                 &format!("user:{user_id}"),

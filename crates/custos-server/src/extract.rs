@@ -245,6 +245,61 @@ scopes! {
     UpdateRelationships => "update:relationships",
 }
 
+/// Management tokens verified recently: a busy caller (a service asking for decisions) sends
+/// the same token thousands of times a second, and one RSA verification per second is enough.
+/// An entry is trusted for at most [`BEARER_TTL_MS`] and never past the token's `exp`; a client
+/// deleted meanwhile stops working at once (each use still looks its client up in the
+/// provider's cache).
+#[derive(Default)]
+pub struct BearerCache(
+    std::sync::RwLock<HashMap<String, (std::sync::Arc<custos_oidc::BearerIdentity>, i64)>>,
+);
+
+/// How long a verified management token is trusted without verifying it again.
+pub const BEARER_TTL_MS: i64 = 1_000;
+const BEARER_CACHE_MAX: usize = 10_000;
+
+impl BearerCache {
+    fn get(&self, token: &str, now_ms: i64) -> Option<std::sync::Arc<custos_oidc::BearerIdentity>> {
+        let map = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(token)
+            .filter(|(_, until)| now_ms < *until)
+            .map(|(id, _)| id.clone())
+    }
+
+    fn put(
+        &self,
+        token: &str,
+        id: custos_oidc::BearerIdentity,
+        now_ms: i64,
+    ) -> std::sync::Arc<custos_oidc::BearerIdentity> {
+        let exp_ms = id
+            .claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .map_or(now_ms, |s| s.saturating_mul(1000));
+        let id = std::sync::Arc::new(id);
+        let mut map = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= BEARER_CACHE_MAX {
+            map.retain(|_, (_, until)| now_ms < *until);
+            if map.len() >= BEARER_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(
+            token.to_owned(),
+            (id.clone(), (now_ms + BEARER_TTL_MS).min(exp_ms)),
+        );
+        id
+    }
+}
+
 /// Auth0's 429 for a client over its Management API rate limit. Only the first refusal of a run
 /// is recorded (`api_limit`), so a flood of refused calls cannot flood the audit trail.
 async fn rate_limited(
@@ -336,10 +391,25 @@ impl<S: Scope> FromRequestParts<AppState> for Authorized<S> {
         let Some(token) = token else {
             return Err(deny(ApiError::new(401, "Missing authentication", None), None).await);
         };
-        let identity = match p
-            .verify_access_token(token, Some(&p.settings.management_audience()))
-            .await
-        {
+        // A cached token still needs its client: deleting a client ends its tokens at once
+        // (the client lookup is the provider's in-memory cache, invalidated on changes).
+        let cached = match state.bearers.get(token, p.now_ms()) {
+            Some(id)
+                if matches!(id.kind, custos_oidc::TokenKind::Client)
+                    && p.client(&id.client_id).await.is_err() =>
+            {
+                None
+            }
+            other => other,
+        };
+        let identity = match cached {
+            Some(id) => Ok(id),
+            None => p
+                .verify_access_token(token, Some(&p.settings.management_audience()))
+                .await
+                .map(|id| state.bearers.put(token, id, p.now_ms())),
+        };
+        let identity = match identity {
             Ok(id) => id,
             Err(custos_oidc::ProviderError::OAuth(_))
             | Err(custos_oidc::ProviderError::InvalidToken(_)) => {
@@ -359,7 +429,7 @@ impl<S: Scope> FromRequestParts<AppState> for Authorized<S> {
         if identity.kind != custos_oidc::TokenKind::Client {
             return Err(deny(
                 ApiError::new(401, "Invalid token", Some("invalid_token")),
-                Some(identity.client_id),
+                Some(identity.client_id.clone()),
             )
             .await);
         }
@@ -377,11 +447,11 @@ impl<S: Scope> FromRequestParts<AppState> for Authorized<S> {
                 format!("Insufficient scope, expected any of: {}", S::NAME),
                 "insufficient_scope",
             );
-            return Err(deny(e, Some(identity.client_id)).await);
+            return Err(deny(e, Some(identity.client_id.clone())).await);
         }
         Ok(Self {
             actor: Actor {
-                client_id: identity.client_id,
+                client_id: identity.client_id.clone(),
                 meta,
             },
             _scope: PhantomData,

@@ -31,6 +31,8 @@ pub struct AppState {
     pub trail: Arc<custos_trail::Runtime>,
     /// The relationship engine (loaded on first use, then kept coherent with the database).
     pub authz: Arc<custos_manage::Authz>,
+    /// Management tokens verified in the last second.
+    pub bearers: Arc<extract::BearerCache>,
     /// The Management API's per-client rate limit (`None`: off).
     pub limiter: Option<Arc<ratelimit::RateLimiter>>,
 }
@@ -70,6 +72,7 @@ pub fn router_with(
         provider,
         trail,
         authz,
+        bearers: Arc::default(),
         limiter,
     };
     Router::new()

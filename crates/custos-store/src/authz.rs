@@ -45,6 +45,8 @@ pub struct AuthzSnapshot {
 /// `(user, role, organization)` and `(user, api, permission)`.
 #[derive(Debug, Default)]
 pub struct RbacSnapshot {
+    /// `(role id, role name)`.
+    pub roles: Vec<(String, String)>,
     pub role_permissions: Vec<(String, String, String)>,
     pub assignments: Vec<(String, String, Option<String>)>,
     pub user_permissions: Vec<(String, String, String)>,
@@ -184,6 +186,9 @@ impl Store {
 
     /// Every role grant, role assignment (global and per organization) and direct grant.
     pub async fn rbac_snapshot(&self) -> Result<RbacSnapshot> {
+        let roles = sqlx::query_as("SELECT id, name FROM roles")
+            .fetch_all(&self.read)
+            .await?;
         let role_permissions = sqlx::query_as(
             "SELECT role_id, resource_server_identifier, permission_name FROM role_permissions",
         )
@@ -201,19 +206,26 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         Ok(RbacSnapshot {
+            roles,
             role_permissions,
             assignments,
             user_permissions,
         })
     }
 
-    /// Change-feed records (`custos_authz_changed`, `custos_rbac_changed`) after `seq`, in
-    /// order, at most `limit`.
-    pub async fn authz_feed(&self, after: i64, limit: i64) -> Result<Vec<FeedRecord>> {
+    /// Change-feed records (`custos_authz_changed`, `custos_rbac_changed`) with `after < seq <=
+    /// through`, in order, at most `limit`.
+    pub async fn authz_feed(
+        &self,
+        after: i64,
+        through: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedRecord>> {
         let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-            "SELECT seq, log_type, details FROM audit_log WHERE seq > $1 AND log_type IN ('custos_authz_changed', 'custos_rbac_changed') ORDER BY seq LIMIT $2",
+            "SELECT seq, log_type, details FROM audit_log WHERE seq > $1 AND seq <= $2 AND log_type IN ('custos_authz_changed', 'custos_rbac_changed') ORDER BY seq LIMIT $3",
         )
         .bind(after)
+        .bind(through)
         .bind(limit)
         .fetch_all(&self.read)
         .await?;

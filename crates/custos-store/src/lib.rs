@@ -91,6 +91,27 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// PostgreSQL's URL, for `LISTEN` connections.
     pg_url: Option<String>,
+    /// Bumped by each commit of this process that changed users, or authorization data.
+    generations: Arc<Generations>,
+}
+
+/// Counters of this process's commits by what they changed, so in-memory views (the
+/// authorization engine, its user cache) know cheaply when to catch up.
+#[derive(Debug, Default)]
+pub struct Generations {
+    users: std::sync::atomic::AtomicU64,
+    authz: std::sync::atomic::AtomicU64,
+}
+
+impl Generations {
+    /// Commits that changed a user (created, updated, blocked, deleted).
+    pub fn users(&self) -> u64 {
+        self.users.load(std::sync::atomic::Ordering::Acquire)
+    }
+    /// Commits that recorded `custos_authz_changed` or `custos_rbac_changed`.
+    pub fn authz(&self) -> u64 {
+        self.authz.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -146,6 +167,7 @@ impl Store {
             appended,
             sqlite_file,
             pg_url,
+            generations: Arc::default(),
         })
     }
 
@@ -160,6 +182,8 @@ impl Store {
             pending: Vec::new(),
             dialect: self.dialect,
             appended: self.appended.clone(),
+            generations: self.generations.clone(),
+            touched_users: false,
         })
     }
 
@@ -167,6 +191,11 @@ impl Store {
     /// processes' are seen by polling).
     pub fn watch_appends(&self) -> tokio::sync::watch::Receiver<i64> {
         self.appended.subscribe()
+    }
+
+    /// This process's change counters (see [`Generations`]).
+    pub fn generations(&self) -> &Generations {
+        &self.generations
     }
 
     /// Whether the database answers.
@@ -212,6 +241,9 @@ pub struct Tx {
     pending: Vec<custos_domain::audit::AuditEvent>,
     dialect: Dialect,
     appended: Arc<tokio::sync::watch::Sender<i64>>,
+    generations: Arc<Generations>,
+    /// Set by the statements that change a user.
+    touched_users: bool,
 }
 
 impl Tx {
@@ -223,7 +255,21 @@ impl Tx {
         }
         let events: Vec<&custos_domain::audit::AuditEvent> = self.pending.iter().collect();
         let last = audit::chain_append(&mut self.tx, self.dialect, &events).await?;
+        let authz = self.pending.iter().any(|e| {
+            matches!(
+                e.event_type,
+                custos_domain::audit::EventType::AuthzChanged
+                    | custos_domain::audit::EventType::RbacChanged
+            )
+        });
         self.tx.commit().await?;
+        use std::sync::atomic::Ordering::AcqRel;
+        if self.touched_users {
+            self.generations.users.fetch_add(1, AcqRel);
+        }
+        if authz {
+            self.generations.authz.fetch_add(1, AcqRel);
+        }
         self.appended.send_replace(last);
         Ok(())
     }

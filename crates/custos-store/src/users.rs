@@ -79,6 +79,15 @@ impl Store {
         user(&row)
     }
 
+    /// Whether the user exists and, if so, is blocked: `None` when there is no such user.
+    pub async fn user_blocked(&self, user_id: &str) -> Result<Option<bool>> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT blocked FROM users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|(b,)| b != 0))
+    }
+
     pub async fn find_user_by_email(&self, email: &str) -> Result<User> {
         let row = sqlx::query("SELECT * FROM users WHERE email = $1")
             .bind(email)
@@ -132,6 +141,7 @@ impl Store {
 
 impl Tx {
     pub async fn insert_user(&mut self, u: &User) -> Result<()> {
+        self.touched_users = true;
         sqlx::query("INSERT INTO users (user_id, email, email_verified, name, nickname, given_name, family_name, picture, password_hash, app_metadata, user_metadata, blocked, logins_count, last_login, last_ip, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)")
             .bind(&u.user_id)
             .bind(&u.email)
@@ -157,6 +167,7 @@ impl Tx {
 
     /// Writes every mutable field of `u`.
     pub async fn update_user(&mut self, u: &User) -> Result<()> {
+        self.touched_users = true;
         let r = sqlx::query("UPDATE users SET email=$2, email_verified=$3, name=$4, nickname=$5, given_name=$6, family_name=$7, picture=$8, password_hash=$9, app_metadata=$10, user_metadata=$11, blocked=$12, logins_count=$13, last_login=$14, last_ip=$15, updated_at=$16 WHERE user_id=$1")
             .bind(&u.user_id)
             .bind(&u.email)
@@ -231,6 +242,7 @@ impl Tx {
     }
 
     pub async fn delete_user(&mut self, user_id: &str) -> Result<()> {
+        self.touched_users = true;
         for table in [
             "user_roles",
             "user_permissions",

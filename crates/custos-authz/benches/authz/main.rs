@@ -122,11 +122,23 @@ fn main() {
         .clamp(0.1, 60.0);
     // `--only view`: just the relationship-check throughput (for profiling).
     let only_view = args.windows(2).any(|w| w[0] == "--only" && w[1] == "view");
+    // `--div N`: with `--only view`, the data set at 1/N size (the curve's scales).
+    let div = args
+        .iter()
+        .position(|a| a == "--div")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
 
     println!("# custos-authz benchmark (1 thread, release; {secs} s per throughput figure)");
     let rss_start = rss_mib();
     let t = Instant::now();
-    let d = Data::generate(Sizes::FULL);
+    let d = Data::generate(if only_view {
+        Sizes::scaled(div)
+    } else {
+        Sizes::FULL
+    });
     println!(
         "data set: {} users, {} roles, {} grants, {} groups, {} care teams, {} patients, {} tuples (generated in {:.2} s)",
         d.sizes.users,
@@ -145,7 +157,16 @@ fn main() {
 
     if only_view {
         let (store, _) = load_store(&d);
-        let (a, b) = (view_strings(&d, true), view_strings(&d, false));
+        let a = view_strings(&d, true);
+        // Small scales have no denied doctors: use the curve's denied requests there.
+        let b = if div == 1 {
+            view_strings(&d, false)
+        } else {
+            d.curve_deny_requests(N_REQ, 13)
+                .into_iter()
+                .map(|(u, p)| (subject(u), patient(p)))
+                .collect()
+        };
         let ra = view_rate(&model, &store, &a, true, secs);
         let rb = view_rate(&model, &store, &b, false, secs);
         println!(

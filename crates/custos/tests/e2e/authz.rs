@@ -253,6 +253,41 @@ async fn doctors_patients_and_nurses_through_the_decision_api() -> TestResult {
         .await?;
     assert_eq!(s, 200);
     assert_eq!(h.may_read(&h.house, "alice").await?["allowed"], false);
+    // The same for roles and users: taking Wilson's role, or blocking him, applies to the very
+    // next decision.
+    assert_eq!(h.may_read(&h.wilson, "bob").await?["allowed"], true);
+    let enc: String = url::form_urlencoded::byte_serialize(h.wilson.as_bytes()).collect();
+    let (_, roles) = app
+        .api(Method::GET, &format!("users/{enc}/roles"), None)
+        .await?;
+    let doctor = roles[0]["id"].clone();
+    app.api(
+        Method::DELETE,
+        &format!("users/{enc}/roles"),
+        Some(json!({"roles": [doctor]})),
+    )
+    .await?;
+    let d = h.may_read(&h.wilson, "bob").await?;
+    assert_eq!(d["allowed"], false, "{d}");
+    app.api(
+        Method::POST,
+        &format!("users/{enc}/roles"),
+        Some(json!({"roles": [doctor]})),
+    )
+    .await?;
+    assert_eq!(h.may_read(&h.wilson, "bob").await?["allowed"], true);
+    app.api(
+        Method::PATCH,
+        &format!("users/{enc}"),
+        Some(json!({"blocked": true})),
+    )
+    .await?;
+    let d = h.may_read(&h.wilson, "bob").await?;
+    assert_eq!(
+        (&d["allowed"], &d["reasons"][0]["detail"]),
+        (&json!(false), &json!("user is blocked")),
+        "{d}"
+    );
     assert!(app.verify_chain().await?.is_none());
     Ok(())
 }
