@@ -7,7 +7,7 @@ use custos_store::StoreError;
 use serde_json::{json, Map, Value};
 
 use crate::body::Body;
-use crate::roles::{role_json, user_id_list};
+use crate::roles::{members_json, role_json, user_id_list};
 use crate::{ApiError, Manager, Paging};
 
 fn not_found() -> ApiError {
@@ -240,14 +240,7 @@ impl Manager<'_> {
             .store
             .organization_members(id, paging.page, paging.per_page)
             .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|(user_id, email, name, picture)| {
-                json!({"user_id": user_id, "email": email, "name": name, "picture": picture})
-            })
-            .collect();
-        Ok(paging.wrap("members", items, page.total))
+        Ok(paging.wrap("members", members_json(page.items), page.total))
     }
 
     /// `POST /api/v2/organizations/{id}/members` with `{members: [user ids]}`.

@@ -272,6 +272,15 @@ fn permissions_json(perms: &[Permission]) -> Value {
     )
 }
 
+/// Users as Auth0 lists the members of a role or an organization.
+pub(crate) fn members_json(rows: Vec<custos_store::MemberRow>) -> Vec<Value> {
+    rows.into_iter()
+        .map(|(user_id, email, name, picture)| {
+            json!({"user_id": user_id, "email": email, "name": name, "picture": picture})
+        })
+        .collect()
+}
+
 pub(crate) fn user_id_list(body: &Value, key: &str) -> Result<Vec<String>, ApiError> {
     let b = Body::new(body, &[key])?;
     let items = b
@@ -368,14 +377,7 @@ impl Manager<'_> {
             .store
             .role_users(id, paging.page, paging.per_page)
             .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|(user_id, email, name, picture)| {
-                json!({"user_id": user_id, "email": email, "name": name, "picture": picture})
-            })
-            .collect();
-        Ok(paging.wrap("users", items, page.total))
+        Ok(paging.wrap("users", members_json(page.items), page.total))
     }
 
     /// `POST /api/v2/roles/{id}/users` with `{users: [...]}`.

@@ -266,14 +266,14 @@ impl Store {
         rows.iter().map(role).collect()
     }
 
-    /// The users a role is assigned to, `(user_id, email, name, picture)`.
+    /// The users a role is assigned to.
     pub async fn role_users(
         &self,
         role_id: &str,
         page: i64,
         per_page: i64,
-    ) -> Result<Page<(String, String, Option<String>, Option<String>)>> {
-        let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as("SELECT u.user_id, u.email, u.name, u.picture FROM users u JOIN user_roles ur ON ur.user_id = u.user_id WHERE ur.role_id = $1 ORDER BY u.user_id LIMIT $2 OFFSET $3")
+    ) -> Result<Page<crate::MemberRow>> {
+        let rows: Vec<crate::MemberRow> = sqlx::query_as("SELECT u.user_id, u.email, u.name, u.picture FROM users u JOIN user_roles ur ON ur.user_id = u.user_id WHERE ur.role_id = $1 ORDER BY u.user_id LIMIT $2 OFFSET $3")
             .bind(role_id)
             .bind(per_page)
             .bind(page * per_page)
