@@ -242,7 +242,10 @@ impl Authz {
     /// once, so on one node a block takes effect for the very next decision.
     pub async fn user_state(&self, user_id: &str) -> Result<Option<bool>, ApiError> {
         let generation = self.store.generations().users();
-        if self.seen_users.swap(generation, Ordering::AcqRel) != generation {
+        // A load first: the common case (nothing changed) writes no shared cache line.
+        if self.seen_users.load(Ordering::Acquire) != generation
+            && self.seen_users.swap(generation, Ordering::AcqRel) != generation
+        {
             self.users
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
