@@ -44,9 +44,13 @@ impl Tx {
         Ok(())
     }
 
-    /// Deletes the role, its permissions and its assignments.
+    /// Deletes the role, its permissions and its assignments (in organizations too).
     pub async fn delete_role(&mut self, id: &str) -> Result<()> {
-        for table in ["role_permissions", "user_roles"] {
+        for table in [
+            "role_permissions",
+            "user_roles",
+            "organization_member_roles",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE role_id = $1"))
                 .bind(id)
                 .execute(self.conn())
