@@ -13,11 +13,12 @@ die() {
 }
 
 for tool in node npm python3; do
-  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found on PATH; install it first (Node.js >= 20 with npm, Python >= 3.10)"
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found on PATH; install it first (Node.js >= 20.19 with npm, Python >= 3.10)"
 done
 
-node_major="$(node -p 'process.versions.node.split(".")[0]')"
-[ "$node_major" -ge 20 ] || die "Node.js >= 20 is required, found $(node --version)"
+# auth0@7 needs Node.js ^20.19 (or 22.12 and later).
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || die "Node.js >= 20.19 is required, found $(node --version)"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
   || die "Python >= 3.10 is required, found $(python3 --version 2>&1)"
 python3 -c 'import ensurepip, venv' 2>/dev/null \
