@@ -1,0 +1,198 @@
+//! Save-time checks: a script must parse, and must be a function expression.
+
+use rquickjs::context::EvalOptions;
+use rquickjs::{Ctx, Error, Exception, Value};
+
+use crate::sandbox::{Ended, Limits, Sandbox};
+
+/// Why a script cannot be saved. The `Display` text is meant for a 400 response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScriptError {
+    /// The script does not parse. Lines and columns count from 1, in the script as written.
+    #[error("syntax error at line {line}, column {column}: {message}")]
+    Syntax {
+        message: String,
+        line: u32,
+        column: u32,
+    },
+    /// The script parses but is not `function (user, context, callback) { … }`.
+    #[error("the script must be a function, like `function (user, context, callback) {{ … }}`; it evaluates to {found}")]
+    NotAFunction { found: String },
+    /// Loading the script already failed (it runs code outside its function, and that code
+    /// threw or ran out of time or memory).
+    #[error("the script failed while loading: {0}")]
+    Load(String),
+    /// The engine could not be started.
+    #[error("the script could not be checked: {0}")]
+    Engine(String),
+}
+
+/// The file name scripts are compiled under, so locations in errors can be found again.
+pub(crate) const SCRIPT_NAME: &str = "rule.js";
+
+/// Checks that `script` parses and evaluates to a function, without calling it.
+///
+/// Evaluating the function expression runs none of its body. A script that closes the
+/// expression early and runs code of its own does so here under the default limits, in a
+/// throw-away runtime.
+pub fn compile_check(script: &str) -> Result<(), ScriptError> {
+    let sandbox =
+        Sandbox::new(Limits::default()).map_err(|e| ScriptError::Engine(e.to_string()))?;
+    let ended = sandbox
+        .execute(|ctx, _| load_function(&ctx, script).map(|_| ()))
+        .map_err(|e| ScriptError::Engine(e.to_string()))?;
+    match ended {
+        Ended::Returned(result) => result,
+        Ended::TimedOut => Err(ScriptError::Load("time limit exceeded".to_owned())),
+    }
+}
+
+/// Evaluates the script as a function expression in `ctx` and returns the function.
+pub(crate) fn load_function<'js>(
+    ctx: &Ctx<'js>,
+    script: &str,
+) -> Result<rquickjs::Function<'js>, ScriptError> {
+    // The parentheses make `function (…) {…}` an expression; the newline keeps a trailing
+    // line comment from swallowing the closing parenthesis.
+    let source = format!("({script}\n)");
+    let mut options = EvalOptions::default();
+    // Auth0 runs Rules in sloppy mode; strict mode would reject scripts that work there.
+    options.strict = false;
+    options.filename = Some(SCRIPT_NAME.to_owned());
+    match ctx.eval_with_options::<Value, _>(source, options) {
+        Ok(value) => match value.into_function() {
+            Some(function) => Ok(function),
+            None => Err(ScriptError::NotAFunction {
+                found: "something else".to_owned(),
+            }),
+        },
+        Err(error) => Err(classify(ctx, error)),
+    }
+}
+
+fn classify(ctx: &Ctx<'_>, error: Error) -> ScriptError {
+    if !error.is_exception() {
+        return ScriptError::Load(error.to_string());
+    }
+    let thrown = ctx.catch();
+    let Some(exception) = thrown.as_object().cloned().and_then(Exception::from_object) else {
+        return ScriptError::Load(describe_value(ctx, thrown));
+    };
+    let name: Option<String> = exception.get("name").ok();
+    let message = exception.message().unwrap_or_default();
+    if name.as_deref() == Some("SyntaxError") {
+        if let Some((line, column)) = exception.stack().as_deref().and_then(location) {
+            return ScriptError::Syntax {
+                message,
+                line,
+                // The opening parenthesis shifts the first line by one column.
+                column: if line == 1 {
+                    column.saturating_sub(1).max(1)
+                } else {
+                    column
+                },
+            };
+        }
+    }
+    ScriptError::Load(describe_exception(&exception))
+}
+
+/// The first `rule.js:LINE:COLUMN` in a stack trace.
+fn location(stack: &str) -> Option<(u32, u32)> {
+    let marker = format!("{SCRIPT_NAME}:");
+    let start = stack.find(&marker)? + marker.len();
+    let mut parts = stack[start..].split(':');
+    let line = parts.next()?.parse().ok()?;
+    let column: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    Some((line, column.parse().ok()?))
+}
+
+/// `Name: message` for a thrown error.
+pub(crate) fn describe_exception(exception: &Exception<'_>) -> String {
+    let name: Option<String> = exception.get("name").ok();
+    let message = exception.message().unwrap_or_default();
+    match name {
+        Some(name) if !name.is_empty() => format!("{name}: {message}"),
+        _ => message,
+    }
+}
+
+/// A short text for any thrown value.
+pub(crate) fn describe_value<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> String {
+    if let Some(exception) = value.as_object().cloned().and_then(Exception::from_object) {
+        return describe_exception(&exception);
+    }
+    if let Some(string) = value.as_string().and_then(|s| s.to_string().ok()) {
+        return string;
+    }
+    match ctx.json_stringify(value) {
+        Ok(Some(text)) => text.to_string().unwrap_or_default(),
+        _ => "a value that cannot be shown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn syntax(script: &str) -> (u32, u32) {
+        match compile_check(script) {
+            Err(ScriptError::Syntax { line, column, .. }) => (line, column),
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_rule_passes() {
+        assert_eq!(
+            compile_check("function (user, context, callback) { callback(null, user, context); }"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_trailing_line_comment_is_fine() {
+        assert_eq!(
+            compile_check("function (u, c, cb) { cb(null, u, c); } // done"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let script = "function (user, context, callback) {\n  var x = ;\n}";
+        let (line, column) = syntax(script);
+        assert_eq!(line, 2);
+        assert!((9..=11).contains(&column), "column {column}");
+        let error = compile_check(script).unwrap_err().to_string();
+        assert!(
+            error.starts_with("syntax error at line 2, column"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_on_the_first_line() {
+        let (line, _) = syntax("function (user, context, callback { }");
+        assert_eq!(line, 1);
+    }
+
+    #[test]
+    fn a_non_function_is_rejected() {
+        assert!(matches!(
+            compile_check("42"),
+            Err(ScriptError::NotAFunction { .. })
+        ));
+    }
+
+    #[test]
+    fn code_run_while_loading_is_contained() {
+        let script = "function () {})(); while (true) {} (function () {}";
+        assert!(matches!(compile_check(script), Err(ScriptError::Load(_))));
+    }
+}
