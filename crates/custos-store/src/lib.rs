@@ -277,6 +277,30 @@ impl Tx {
     fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
     }
+
+    /// Runs `sql` once per item of a link table (an assignment, a membership): binds `fixed`,
+    /// then the item, then `at` when given. Returns the rows affected in all.
+    async fn each_link(
+        &mut self,
+        sql: &str,
+        fixed: &[&str],
+        items: &[String],
+        at: Option<i64>,
+    ) -> Result<u64> {
+        let mut affected = 0;
+        for item in items {
+            let mut q = sqlx::query(sql);
+            for f in fixed {
+                q = q.bind(*f);
+            }
+            q = q.bind(item);
+            if let Some(at) = at {
+                q = q.bind(at);
+            }
+            affected += q.execute(self.conn()).await?.rows_affected();
+        }
+        Ok(affected)
+    }
 }
 
 // Row decoding helpers shared by the aggregate modules.

@@ -77,17 +77,8 @@ impl Tx {
 
     /// Adds members; returns how many were new.
     pub async fn add_members(&mut self, org_id: &str, user_ids: &[String], at: i64) -> Result<u64> {
-        let mut added = 0;
-        for u in user_ids {
-            let done = sqlx::query("INSERT INTO organization_members (organization_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (organization_id, user_id) DO NOTHING")
-                .bind(org_id)
-                .bind(u)
-                .bind(at)
-                .execute(self.conn())
-                .await?;
-            added += done.rows_affected();
-        }
-        Ok(added)
+        self.each_link("INSERT INTO organization_members (organization_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (organization_id, user_id) DO NOTHING", &[org_id], user_ids, Some(at))
+            .await
     }
 
     /// Removes members and their roles in the organization; returns how many were members.
@@ -121,18 +112,8 @@ impl Tx {
         role_ids: &[String],
         at: i64,
     ) -> Result<u64> {
-        let mut added = 0;
-        for r in role_ids {
-            let done = sqlx::query("INSERT INTO organization_member_roles (organization_id, user_id, role_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, user_id, role_id) DO NOTHING")
-                .bind(org_id)
-                .bind(user_id)
-                .bind(r)
-                .bind(at)
-                .execute(self.conn())
-                .await?;
-            added += done.rows_affected();
-        }
-        Ok(added)
+        self.each_link("INSERT INTO organization_member_roles (organization_id, user_id, role_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, user_id, role_id) DO NOTHING", &[org_id, user_id], role_ids, Some(at))
+            .await
     }
 
     /// Takes roles from a member; returns how many they held.
@@ -142,17 +123,8 @@ impl Tx {
         user_id: &str,
         role_ids: &[String],
     ) -> Result<u64> {
-        let mut removed = 0;
-        for r in role_ids {
-            let done = sqlx::query("DELETE FROM organization_member_roles WHERE organization_id = $1 AND user_id = $2 AND role_id = $3")
-                .bind(org_id)
-                .bind(user_id)
-                .bind(r)
-                .execute(self.conn())
-                .await?;
-            removed += done.rows_affected();
-        }
-        Ok(removed)
+        self.each_link("DELETE FROM organization_member_roles WHERE organization_id = $1 AND user_id = $2 AND role_id = $3", &[org_id, user_id], role_ids, None)
+            .await
     }
 }
 

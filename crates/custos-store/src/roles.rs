@@ -166,31 +166,19 @@ impl Tx {
         role_ids: &[String],
         at: i64,
     ) -> Result<u64> {
-        let mut added = 0;
-        for r in role_ids {
-            let done = sqlx::query("INSERT INTO user_roles (user_id, role_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, role_id) DO NOTHING")
-                .bind(user_id)
-                .bind(r)
-                .bind(at)
-                .execute(self.conn())
-                .await?;
-            added += done.rows_affected();
-        }
-        Ok(added)
+        self.each_link("INSERT INTO user_roles (user_id, role_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, role_id) DO NOTHING", &[user_id], role_ids, Some(at))
+            .await
     }
 
     /// Removes roles from a user; returns how many were assigned.
     pub async fn unassign_roles(&mut self, user_id: &str, role_ids: &[String]) -> Result<u64> {
-        let mut removed = 0;
-        for r in role_ids {
-            let done = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
-                .bind(user_id)
-                .bind(r)
-                .execute(self.conn())
-                .await?;
-            removed += done.rows_affected();
-        }
-        Ok(removed)
+        self.each_link(
+            "DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2",
+            &[user_id],
+            role_ids,
+            None,
+        )
+        .await
     }
 
     /// Grants permissions directly to a user; returns how many were new.
