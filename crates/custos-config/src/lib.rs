@@ -49,6 +49,10 @@ pub struct Settings {
     /// Management API requests per second each client may make (its bucket holds as many);
     /// 0 turns the limit (and the `x-ratelimit-*` headers) off.
     pub management_rate_limit: u64,
+    /// Wall-clock limit of one Rule or Action execution, milliseconds.
+    pub script_timeout_ms: u64,
+    /// Memory limit of one script runtime, MiB.
+    pub script_memory_mb: u64,
 }
 
 impl Settings {
@@ -91,6 +95,8 @@ struct FileConfig {
     stream_suspend_hours: Option<f64>,
     audit_archive_dir: Option<String>,
     management_rate_limit: Option<u64>,
+    script_timeout_ms: Option<u64>,
+    script_memory_mb: Option<u64>,
 }
 
 /// The environment variables Custos reads.
@@ -112,6 +118,8 @@ pub const ENV_VARS: &[&str] = &[
     "CUSTOS_STREAM_SUSPEND_HOURS",
     "CUSTOS_AUDIT_ARCHIVE_DIR",
     "CUSTOS_MANAGEMENT_RATE_LIMIT",
+    "CUSTOS_SCRIPT_TIMEOUT_MS",
+    "CUSTOS_SCRIPT_MEMORY_MB",
 ];
 
 impl Settings {
@@ -272,6 +280,13 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("audit-archive"));
         Ok(Self {
+            script_timeout_ms: whole(
+                "CUSTOS_SCRIPT_TIMEOUT_MS",
+                fc.script_timeout_ms,
+                100,
+                1..=20_000,
+            )?,
+            script_memory_mb: whole("CUSTOS_SCRIPT_MEMORY_MB", fc.script_memory_mb, 32, 4..=1024)?,
             management_rate_limit: whole(
                 "CUSTOS_MANAGEMENT_RATE_LIMIT",
                 fc.management_rate_limit,

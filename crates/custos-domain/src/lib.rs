@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod client;
 pub mod clock;
+pub mod extensibility;
 pub mod keys;
 pub mod lucene;
 pub mod oauth;

@@ -116,6 +116,8 @@ pub struct AuthCode {
     /// The grant created when the code was redeemed: revoked if the code is replayed.
     pub grant_id: Option<String>,
     pub used: bool,
+    /// Claims added by Rules and Actions at login: `{"id_token": {…}, "access_token": {…}}`.
+    pub custom_claims: Option<serde_json::Value>,
 }
 
 /// A token family: everything issued from one code (or one password grant). Revoking it
@@ -134,6 +136,8 @@ pub struct Grant {
     pub revoked: bool,
     /// The organization the login was for (`org_id` in its tokens).
     pub organization_id: Option<String>,
+    /// Claims added by Rules and Actions at login, carried into refreshed tokens.
+    pub custom_claims: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]

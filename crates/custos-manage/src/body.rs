@@ -41,6 +41,29 @@ impl<'a> Body<'a> {
         }
     }
 
+    /// Source code (a rule's script, an action's code): any text up to `max_bytes` bytes of
+    /// UTF-8, tabs and line breaks included, but no other control characters.
+    pub fn code(&self, key: &str, max_bytes: usize) -> Result<Option<String>, ApiError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.len() > max_bytes => Err(invalid(format!(
+                "'String is too long (more than {max_bytes} bytes)' on property {key}."
+            ))),
+            Some(Value::String(s))
+                if s.chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+            {
+                Err(invalid(format!(
+                    "'String has control characters' on property {key}."
+                )))
+            }
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(invalid(format!(
+                "'Expected type string' on property {key}."
+            ))),
+        }
+    }
+
     /// A string that may be `null` (clearing the field): `Some(None)`.
     pub fn nullable_str(&self, key: &str, max: usize) -> Result<Option<Option<String>>, ApiError> {
         match self.0.get(key) {

@@ -3,12 +3,14 @@
 //! request. Evaluation, every part given must allow (default deny): the user exists and is not
 //! blocked → `permission` is held, directly or through a role (on the API named by `audience`,
 //! or on any API) → `relation` on `object` holds under the latest authorization model →
-//! `path`/`method` rules (none can be defined yet, so a check naming a path is denied, saying
-//! so). The relationship step asks `user:<user_id>` under the latest model (or
+//! customers' enabled Rules and `access-check` Actions (the request body is their
+//! `context.request.body`) → `path`/`method`, which only scripts decide (with none, a check
+//! naming a path is denied, saying so). The relationship step asks `user:<user_id>` under the latest model (or
 //! `authorization_model_id`), with `contextual_tuples` for this question only. With
 //! `context.organization_id`, the user must be a member and the roles held there count too.
 //! Each decision is recorded durably (`custos_access_allowed` / `custos_access_denied`, with
-//! the resource) before the answer leaves.
+//! the resource), in one transaction with the records of the scripts that ran, before the
+//! answer leaves.
 
 use custos_domain::audit::{AuditEvent, EventType};
 use serde_json::{json, Map, Value};
@@ -152,12 +154,69 @@ impl Manager<'_> {
                 "object": obj, "authorization_model_id": d.model_id, "path": d.reasons}),
             );
         }
+        // Customers' Rules and `access-check` Actions, with the request body as
+        // `context.request.body`; they decide paths, and may deny anything.
+        let mut executions = Vec::new();
+        let mut scripts_allowed = false;
+        let extensions = &self.provider.extensions;
+        if allowed && extensions.active("access-check").await? {
+            let user = self.provider.store.get_user(user_id).await?;
+            let roles = self
+                .provider
+                .store
+                .user_roles(user_id)
+                .await?
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            let organization = match organization {
+                Some(id) => self
+                    .provider
+                    .store
+                    .get_organization(id)
+                    .await
+                    .ok()
+                    .map(|o| json!({"id": o.id, "name": o.name, "display_name": o.display_name, "metadata": o.metadata})),
+                None => None,
+            };
+            let input = custos_rules::CheckInput {
+                user,
+                client_id: self.actor.client_id.clone(),
+                client_name: self.actor.client_id.clone(),
+                ip: self.actor.meta.ip.clone(),
+                user_agent: self.actor.meta.user_agent.clone(),
+                body: body.clone(),
+                organization,
+                roles,
+            };
+            let result = extensions
+                .access_check(&input, self.provider.now_ms())
+                .await?;
+            let ran = result.records.len();
+            match &result.verdict {
+                custos_rules::Verdict::Allow => {
+                    scripts_allowed = true;
+                    reasons.push(json!({"step": "rules", "allowed": true, "executions": ran}));
+                }
+                custos_rules::Verdict::Deny { error, description } => {
+                    allowed = false;
+                    reasons.push(json!({"step": "rules", "allowed": false, "executions": ran,
+                        "error": error, "detail": description}));
+                }
+            }
+            executions = result.records;
+        }
         if allowed && path.is_some() {
-            allowed = false;
-            reasons.push(
-                json!({"step": "path", "allowed": false, "path": path, "method": method,
-                "detail": "no path rules are defined"}),
-            );
+            if scripts_allowed {
+                reasons.push(json!({"step": "path", "allowed": true, "path": path,
+                    "method": method, "detail": "allowed by rules"}));
+            } else {
+                allowed = false;
+                reasons.push(
+                    json!({"step": "path", "allowed": false, "path": path, "method": method,
+                    "detail": "no rule or action decides paths"}),
+                );
+            }
         }
 
         let decision_id = format!("dec_{}", custos_crypto::random::alphanumeric(20)?);
@@ -180,8 +239,18 @@ impl Manager<'_> {
             "reasons": reasons,
             "latency_us": started.elapsed().as_micros() as u64,
         });
-        // Evidence first: the answer leaves only once its record is durable.
-        self.provider.store.append_audit(ev).await?;
+        // Evidence first: the answer leaves only once its record is durable (with the
+        // records of the scripts that took part, in the same transaction).
+        if executions.is_empty() {
+            self.provider.store.append_audit(ev).await?;
+        } else {
+            let mut tx = self.provider.store.begin().await?;
+            for r in &executions {
+                tx.audit(r).await?;
+            }
+            tx.audit(&ev).await?;
+            tx.commit().await?;
+        }
         Ok(json!({"allowed": allowed, "decision_id": decision_id, "reasons": reasons}))
     }
 

@@ -5,6 +5,7 @@
 //! Auth0's envelope (`statusCode`, `error`, `message`, `errorCode`). This crate never knows
 //! HTTP framing; the server only routes, authorises and renders.
 
+mod actions;
 pub mod authz;
 mod body;
 mod check;
@@ -18,6 +19,7 @@ mod logs;
 mod organizations;
 mod resource_servers;
 mod roles;
+mod rules;
 mod users;
 
 use custos_domain::audit::{AuditEvent, EventType};

@@ -173,6 +173,13 @@ impl Manager<'_> {
         tx.audit(&self.success_event("create:users", json!({"user_id": user.user_id})))
             .await?;
         tx.commit().await?;
+        self.provider.run_after_commit(
+            "post-user-registration",
+            &user,
+            &self.actor.client_id,
+            &self.actor.client_id,
+            &self.actor.meta,
+        );
         Ok(user_json(&user))
     }
 
@@ -353,6 +360,15 @@ impl Manager<'_> {
             tx.audit(&ev).await?;
         }
         tx.commit().await?;
+        if password_changed {
+            self.provider.run_after_commit(
+                "post-change-password",
+                &user,
+                &self.actor.client_id,
+                &self.actor.client_id,
+                &self.actor.meta,
+            );
+        }
         Ok(after)
     }
 

@@ -416,8 +416,46 @@ impl Provider {
                 ));
             }
         }
+        // Customers' Rules and Actions, after the credentials and before any code.
+        let query = json!({
+            "client_id": request.client_id, "redirect_uri": request.redirect_uri,
+            "response_type": "code", "scope": scope::join(&request.scope),
+            "audience": request.audience, "state": request.state,
+            "organization": request.organization,
+        });
+        let pipeline = self
+            .login_pipeline(crate::extensions::LoginFacts {
+                client,
+                user,
+                protocol: "oidc-basic-profile",
+                query,
+                scope: &request.scope,
+                audience: request.audience.as_deref(),
+                organization: request.organization.as_deref(),
+                session_id: Some(&session.id),
+                meta,
+            })
+            .await?;
+        if let custos_rules::Verdict::Deny { error, description } = &pipeline.verdict {
+            let mut tx = self.store.begin().await?;
+            self.apply_pipeline(&mut tx, user, &pipeline).await?;
+            let mut ev = self.event(EventType::F, client, meta);
+            ev.description = description.clone();
+            ev.user_id = Some(user.user_id.clone());
+            ev.user_name = Some(user.email.clone());
+            ev.connection = Some(DB_CONNECTION.into());
+            ev.organization_id = request.organization.clone();
+            ev.details = json!({"reason": "denied_by_rule", "error": error});
+            tx.audit(&ev).await?;
+            tx.commit().await?;
+            return Ok(ClientResponse::error(
+                request,
+                &OAuthError::denied_by_script(error, description.clone()),
+            ));
+        }
         let code = random::token()?;
         let mut tx = self.store.begin().await?;
+        self.apply_pipeline(&mut tx, user, &pipeline).await?;
         match new_session {
             Some(s) => {
                 tx.insert_session(s).await?;
@@ -437,6 +475,7 @@ impl Provider {
             expires_at: now + CODE_LIFETIME_MS,
             grant_id: None,
             used: false,
+            custom_claims: crate::extensions::custom_claims(&pipeline),
         })
         .await?;
         let mut ev = self.event(event, client, meta);

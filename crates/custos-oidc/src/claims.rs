@@ -38,6 +38,19 @@ pub(crate) struct AccessTokenSpec<'a> {
     pub gty: Option<&'a str>,
     /// The organization the login was for (`org_id`).
     pub org_id: Option<&'a str>,
+    /// Claims added by Rules and Actions; never replacing a claim set above.
+    pub custom: Option<&'a Value>,
+}
+
+/// Adds Rules' and Actions' claims to `claims` without replacing any already there.
+pub(crate) fn add_custom(claims: &mut Map<String, Value>, custom: Option<&Value>) {
+    if let Some(m) = custom.and_then(Value::as_object) {
+        for (k, v) in m {
+            if !claims.contains_key(k) {
+                claims.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 impl Provider {
@@ -92,6 +105,9 @@ impl Provider {
                 .collect();
             claims["permissions"] = json!(permissions);
         }
+        if let Some(m) = claims.as_object_mut() {
+            add_custom(m, spec.custom);
+        }
         let keys = self.keys.snapshot();
         Ok((keys.signer(alg)?.sign_jwt(&claims)?, lifetime))
     }
@@ -108,6 +124,7 @@ impl Provider {
         sid: Option<&str>,
         org_id: Option<&str>,
         access_token: &str,
+        custom: Option<&Value>,
     ) -> Result<String, ProviderError> {
         let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
         let now = self.now_secs();
@@ -132,6 +149,7 @@ impl Provider {
         if let Some(org) = org_id {
             claims.insert("org_id".into(), json!(org));
         }
+        add_custom(&mut claims, custom);
         let keys = self.keys.snapshot();
         Ok(keys.signer(alg)?.sign_jwt(&Value::Object(claims))?)
     }

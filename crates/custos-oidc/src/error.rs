@@ -40,6 +40,11 @@ impl OAuthError {
     pub fn invalid_scope(d: impl Into<String>) -> Self {
         Self::new("invalid_scope", 400, d)
     }
+    /// A denial by a Rule or Action: `unauthorized` (a Rule's `UnauthorizedError`) or
+    /// `access_denied`.
+    pub fn denied_by_script(error: &'static str, d: impl Into<String>) -> Self {
+        Self::new(error, 403, d)
+    }
     pub fn access_denied(d: impl Into<String>) -> Self {
         Self::new("access_denied", 403, d)
     }

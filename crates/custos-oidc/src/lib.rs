@@ -15,6 +15,7 @@ mod claims;
 mod client_auth;
 mod discovery;
 mod error;
+mod extensions;
 mod introspect;
 pub mod keyring;
 mod passwords;
@@ -84,6 +85,8 @@ pub struct Provider {
     pub master: Arc<MasterKey>,
     pub settings: ProviderSettings,
     pub passwords: PasswordHasher,
+    /// Customers' Rules and Actions, and the engine that runs them.
+    pub extensions: Arc<custos_rules::Extensions>,
     discovery: Arc<[u8]>,
     cache: cache::ConfigCache,
     assertions: client_auth::SeenAssertions,
@@ -99,7 +102,13 @@ impl Provider {
     ) -> Result<Self, ProviderError> {
         let keys = KeyRing::load(store.clone(), master.clone(), clock.now_ms()).await?;
         let discovery = discovery::document(&settings)?;
+        let extensions = Arc::new(custos_rules::Extensions::new(
+            Arc::new(custos_rules::NoEngine),
+            store.clone(),
+            master.clone(),
+        ));
         let provider = Self {
+            extensions,
             store,
             clock,
             keys,
@@ -112,6 +121,17 @@ impl Provider {
         };
         bootstrap::ensure_management_api(&provider).await?;
         Ok(provider)
+    }
+
+    /// Runs customers' Rules and Actions with `engine` (without one, no script saves, and
+    /// any script already stored denies when it would run).
+    pub fn with_engine(mut self, engine: Arc<dyn custos_rules::Engine>) -> Self {
+        self.extensions = Arc::new(custos_rules::Extensions::new(
+            engine,
+            self.store.clone(),
+            self.master.clone(),
+        ));
+        self
     }
 
     /// `/.well-known/openid-configuration`, encoded once.

@@ -83,7 +83,7 @@ impl Provider {
             .hash(req.password.expose().to_owned())
             .await?;
         let now = self.now_ms();
-        let user = User {
+        let mut user = User {
             user_id: format!("{USER_ID_PREFIX}{}", custos_crypto::random::hex_id::<12>()?),
             email,
             email_verified: false,
@@ -102,7 +102,24 @@ impl Provider {
             created_at: now,
             updated_at: now,
         };
+        // Customers' `pre-user-registration` Actions may refuse, or add metadata.
+        let pipeline = self
+            .pre_registration(&mut user, client.as_ref(), meta)
+            .await?;
+        if let custos_rules::Verdict::Deny { description, .. } = &pipeline.verdict {
+            let mut tx = self.store.begin().await?;
+            for r in &pipeline.records {
+                tx.audit(r).await?;
+            }
+            ev.description = description.clone();
+            tx.audit(&ev).await?;
+            tx.commit().await?;
+            return Ok(Err(refuse("extensibility_error", description)));
+        }
         let mut tx = self.store.begin().await?;
+        for r in &pipeline.records {
+            tx.audit(r).await?;
+        }
         match tx.insert_user(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
@@ -118,6 +135,14 @@ impl Provider {
         ev.user_id = Some(user.user_id.clone());
         tx.audit(&ev).await?;
         tx.commit().await?;
+        let client_name = client.as_ref().map(|c| c.name.as_str()).unwrap_or_default();
+        self.run_after_commit(
+            "post-user-registration",
+            &user,
+            &req.client_id,
+            client_name,
+            meta,
+        );
         Ok(Ok(user))
     }
 }

@@ -14,7 +14,7 @@ use custos_domain::scope;
 use custos_domain::user::{User, DB_CONNECTION};
 use custos_store::{StoreError, Tx};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::claims::AccessTokenSpec;
 use crate::{ClientCredentials, OAuthError, Provider, ProviderError, RequestMeta};
@@ -219,6 +219,38 @@ impl Provider {
                 requested
             }
         };
+        // Actions bound to `credentials-exchange` run before the token is minted.
+        let event = json!({
+            "client": {"client_id": client.client_id, "name": client.name, "metadata": client.client_metadata},
+            "resource_server": {"identifier": api.identifier},
+            "request": {"ip": ev.ip, "user_agent": ev.user_agent},
+            "transaction": {"requested_scopes": scopes, "protocol": "oauth2-client-credentials"},
+            "tenant": {"id": "custos"},
+        });
+        let who = custos_rules::Evidence {
+            client_id: client.client_id.clone(),
+            client_name: client.name.clone(),
+            ip: ev.ip.clone().unwrap_or_default(),
+            user_agent: ev.user_agent.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let pipeline = self
+            .extensions
+            .run_actions("credentials-exchange", event, who, self.now_ms())
+            .await
+            .map_err(|e| Err(e.into()))?;
+        if let custos_rules::Verdict::Deny { error, description } = &pipeline.verdict {
+            let mut tx = self.store.begin().await.map_err(|e| Err(e.into()))?;
+            for r in &pipeline.records {
+                tx.audit(r).await.map_err(|e| Err(e.into()))?;
+            }
+            tx.commit().await.map_err(|e| Err(e.into()))?;
+            return Err(fail(OAuthError::denied_by_script(
+                error,
+                description.clone(),
+            )));
+        }
+        let custom = Value::Object(pipeline.access_token_claims.clone());
         let subject = format!("{}@clients", client.client_id);
         let jti = random::alphanumeric(22).map_err(|e| Err(e.into()))?;
         let (access_token, expires_in) = self
@@ -230,15 +262,25 @@ impl Provider {
                 jti,
                 gty: Some("client-credentials"),
                 org_id: None,
+                custom: Some(&custom),
             })
             .map_err(Err)?;
         ev.audience = Some(api.identifier.clone());
         ev.scope = Some(scope::join(&scopes));
         // Durable before the response; concurrent requests share one commit.
-        self.store
-            .append_audit(ev)
-            .await
-            .map_err(|e| Err(e.into()))?;
+        if pipeline.records.is_empty() {
+            self.store
+                .append_audit(ev)
+                .await
+                .map_err(|e| Err(e.into()))?;
+        } else {
+            let mut tx = self.store.begin().await.map_err(|e| Err(e.into()))?;
+            for r in &pipeline.records {
+                tx.audit(r).await.map_err(|e| Err(e.into()))?;
+            }
+            tx.audit(&ev).await.map_err(|e| Err(e.into()))?;
+            tx.commit().await.map_err(|e| Err(e.into()))?;
+        }
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -374,6 +416,7 @@ impl Provider {
             created_at: now,
             revoked: false,
             organization_id: stored.request.organization.clone(),
+            custom_claims: stored.custom_claims.clone(),
         };
         let response = self
             .issue_for_grant(
@@ -448,6 +491,10 @@ impl Provider {
             jti,
             gty: None,
             org_id: grant.organization_id.as_deref(),
+            custom: grant
+                .custom_claims
+                .as_ref()
+                .and_then(|c| c.get("access_token")),
         })?;
         let id_token = if scope::contains(&grant.scope, "openid") {
             Some(self.mint_id_token(
@@ -459,6 +506,7 @@ impl Provider {
                 grant.session_id.as_deref(),
                 grant.organization_id.as_deref(),
                 &access_token,
+                grant.custom_claims.as_ref().and_then(|c| c.get("id_token")),
             )?)
         } else {
             None
@@ -734,6 +782,7 @@ impl Provider {
             created_at: now,
             revoked: false,
             organization_id: None,
+            custom_claims: None,
         };
         let mut tx = self.store.begin().await.map_err(|e| Err(e.into()))?;
         let response = self

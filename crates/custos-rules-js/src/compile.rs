@@ -27,8 +27,22 @@ pub enum ScriptError {
     Engine(String),
 }
 
-/// The file name scripts are compiled under, so locations in errors can be found again.
-pub(crate) const SCRIPT_NAME: &str = "rule.js";
+/// How a customer's script is wrapped before the engine evaluates it. The prefix must not
+/// contain a newline, so lines in errors stay the lines the customer wrote.
+pub(crate) struct Wrapping {
+    pub(crate) prefix: &'static str,
+    pub(crate) suffix: &'static str,
+    /// The file name the script is compiled under, so locations in errors can be found again.
+    pub(crate) file: &'static str,
+}
+
+/// A Rule: the parentheses make `function (…) {…}` an expression; the newline keeps a trailing
+/// line comment from swallowing the closing parenthesis.
+pub(crate) const RULE: Wrapping = Wrapping {
+    prefix: "(",
+    suffix: "\n)",
+    file: "rule.js",
+};
 
 /// Checks that `script` parses and evaluates to a function, without calling it.
 ///
@@ -36,10 +50,15 @@ pub(crate) const SCRIPT_NAME: &str = "rule.js";
 /// expression early and runs code of its own does so here under the default limits, in a
 /// throw-away runtime.
 pub fn compile_check(script: &str) -> Result<(), ScriptError> {
+    check(&RULE, script)
+}
+
+/// Evaluates `script` in its wrapping in a throw-away sandbox, and drops the function.
+pub(crate) fn check(wrapping: &Wrapping, script: &str) -> Result<(), ScriptError> {
     let sandbox =
         Sandbox::new(Limits::default()).map_err(|e| ScriptError::Engine(e.to_string()))?;
     let ended = sandbox
-        .execute(|ctx, _| load_function(&ctx, script).map(|_| ()))
+        .execute(|ctx, _| load_function(&ctx, wrapping, script).map(|_| ()))
         .map_err(|e| ScriptError::Engine(e.to_string()))?;
     match ended {
         Ended::Returned(result) => result,
@@ -47,18 +66,18 @@ pub fn compile_check(script: &str) -> Result<(), ScriptError> {
     }
 }
 
-/// Evaluates the script as a function expression in `ctx` and returns the function.
+/// Evaluates the wrapped script in `ctx` and returns the function it evaluates to.
 pub(crate) fn load_function<'js>(
     ctx: &Ctx<'js>,
+    wrapping: &Wrapping,
     script: &str,
 ) -> Result<rquickjs::Function<'js>, ScriptError> {
-    // The parentheses make `function (…) {…}` an expression; the newline keeps a trailing
-    // line comment from swallowing the closing parenthesis.
-    let source = format!("({script}\n)");
+    let source = [wrapping.prefix, script, wrapping.suffix].concat();
     let mut options = EvalOptions::default();
-    // Auth0 runs Rules in sloppy mode; strict mode would reject scripts that work there.
+    // Auth0 runs Rules and Actions (CommonJS modules) in sloppy mode; strict mode would reject
+    // scripts that work there.
     options.strict = false;
-    options.filename = Some(SCRIPT_NAME.to_owned());
+    options.filename = Some(wrapping.file.to_owned());
     match ctx.eval_with_options::<Value, _>(source, options) {
         Ok(value) => match value.into_function() {
             Some(function) => Ok(function),
@@ -66,11 +85,11 @@ pub(crate) fn load_function<'js>(
                 found: "something else".to_owned(),
             }),
         },
-        Err(error) => Err(classify(ctx, error)),
+        Err(error) => Err(classify(ctx, error, wrapping, script)),
     }
 }
 
-fn classify(ctx: &Ctx<'_>, error: Error) -> ScriptError {
+fn classify(ctx: &Ctx<'_>, error: Error, wrapping: &Wrapping, script: &str) -> ScriptError {
     if !error.is_exception() {
         return ScriptError::Load(error.to_string());
     }
@@ -81,25 +100,42 @@ fn classify(ctx: &Ctx<'_>, error: Error) -> ScriptError {
     let name: Option<String> = exception.get("name").ok();
     let message = exception.message().unwrap_or_default();
     if name.as_deref() == Some("SyntaxError") {
-        if let Some((line, column)) = exception.stack().as_deref().and_then(location) {
+        if let Some((line, column)) = exception
+            .stack()
+            .as_deref()
+            .and_then(|stack| location(stack, wrapping.file))
+        {
+            let (line, column) = in_script(wrapping, script, line, column);
             return ScriptError::Syntax {
                 message,
                 line,
-                // The opening parenthesis shifts the first line by one column.
-                column: if line == 1 {
-                    column.saturating_sub(1).max(1)
-                } else {
-                    column
-                },
+                column,
             };
         }
     }
     ScriptError::Load(describe_exception(&exception))
 }
 
-/// The first `rule.js:LINE:COLUMN` in a stack trace.
-fn location(stack: &str) -> Option<(u32, u32)> {
-    let marker = format!("{SCRIPT_NAME}:");
+/// A location in the wrapped source as a location in the script as written: the prefix shifts
+/// the first line's columns, and an error past the script's end (an unclosed brace, found at
+/// the wrapping's closing characters) is put just after its last character.
+fn in_script(wrapping: &Wrapping, script: &str, line: u32, column: u32) -> (u32, u32) {
+    let lines = u32::try_from(script.split('\n').count()).unwrap_or(u32::MAX);
+    if line > lines {
+        let last = script.rsplit('\n').next().unwrap_or_default();
+        let width = u32::try_from(last.chars().count()).unwrap_or(u32::MAX);
+        return (lines, width.saturating_add(1));
+    }
+    if line == 1 {
+        let shift = u32::try_from(wrapping.prefix.chars().count()).unwrap_or(0);
+        return (line, column.saturating_sub(shift).max(1));
+    }
+    (line, column)
+}
+
+/// The first `FILE:LINE:COLUMN` in a stack trace.
+fn location(stack: &str, file: &str) -> Option<(u32, u32)> {
+    let marker = format!("{file}:");
     let start = stack.find(&marker)? + marker.len();
     let mut parts = stack[start..].split(':');
     let line = parts.next()?.parse().ok()?;

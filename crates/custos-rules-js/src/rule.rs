@@ -1,13 +1,16 @@
 //! Auth0 legacy Rules: `function (user, context, callback)`, run once per login or check.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use rquickjs::{Ctx, Function, Value};
+use rquickjs::convert::Coerced;
+use rquickjs::function::Opt;
+use rquickjs::{Ctx, Exception, FromJs, Function, Object, Value};
 
-use crate::compile::{describe_value, load_function, ScriptError};
-use crate::sandbox::{Ended, Sandbox};
+use crate::compile::{describe_value, load_function, ScriptError, RULE};
+use crate::host::{install_console, recover, to_text, LogBuffer, Pin};
+use crate::sandbox::{Ended, Sandbox, Watch};
 
 /// What a Rule decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,48 +58,6 @@ enum Reply {
     },
 }
 
-/// Sets up the globals a Rule sees and returns its `callback`. It runs before the script,
-/// so the script cannot swap out the `JSON.stringify` or `UnauthorizedError` the callback
-/// relies on; the native `done` and `log` are reachable only through closures.
-const PRELUDE: &str = r#"(function (done, log) {
-  'use strict';
-  const stringify = JSON.stringify;
-  const toText = String;
-  class UnauthorizedError extends Error {
-    constructor(message) { super(message); this.name = 'UnauthorizedError'; }
-  }
-  const show = (value) => {
-    if (typeof value === 'string') return value;
-    try {
-      const text = stringify(value);
-      return text === undefined ? toText(value) : text;
-    } catch (e) {
-      return '[unprintable]';
-    }
-  };
-  const write = (...values) => { let line = ''; for (let i = 0; i < values.length; i++) { line += (i ? ' ' : '') + show(values[i]); } log(line); };
-  globalThis.console = { log: write, info: write, warn: write, error: write, debug: write };
-  globalThis.UnauthorizedError = UnauthorizedError;
-  let called = false;
-  return function callback(error, user, context) {
-    if (called) return;
-    called = true;
-    if (error === null || error === undefined) {
-      done(0, stringify(user), stringify(context));
-      return;
-    }
-    let message;
-    try {
-      message = (typeof error === 'object' || typeof error === 'function') && typeof error.message === 'string'
-        ? error.message
-        : toText(error);
-    } catch (e) {
-      message = 'denied';
-    }
-    done(error instanceof UnauthorizedError ? 2 : 1, message, null);
-  };
-})"#;
-
 /// Runs an Auth0 legacy Rule against `user` and `context`, with `configuration` (the
 /// tenant's rule settings and secrets) as the global `configuration`.
 ///
@@ -113,14 +74,14 @@ pub fn run_rule(
     let started = Instant::now();
     let logs = Rc::new(RefCell::new(LogBuffer::new(sandbox.limits().log_bytes)));
     let reply: Rc<RefCell<Option<Reply>>> = Rc::new(RefCell::new(None));
-    let ended = sandbox.execute(|ctx, deadline_passed| {
+    let ended = sandbox.execute(|ctx, watch| {
         run_in(
             &ctx,
             script,
             [user, context, configuration],
             &logs,
             &reply,
-            deadline_passed,
+            watch,
         )
     });
     let outcome = match ended {
@@ -136,7 +97,7 @@ pub fn run_rule(
             Some(reply) => decide(reply),
         },
     };
-    let logs = logs.borrow().text.clone();
+    let logs = logs.borrow().text().to_owned();
     Execution {
         outcome,
         logs,
@@ -151,7 +112,7 @@ fn run_in<'js>(
     [user, context, configuration]: [&serde_json::Value; 3],
     logs: &Rc<RefCell<LogBuffer>>,
     reply: &Rc<RefCell<Option<Reply>>>,
-    deadline_passed: &dyn Fn() -> bool,
+    watch: &Watch,
 ) -> Result<(), String> {
     let fail = |error: rquickjs::Error| -> String {
         if error.is_exception() {
@@ -160,38 +121,15 @@ fn run_in<'js>(
             error.to_string()
         }
     };
-    let done = {
-        let reply = Rc::clone(reply);
-        Function::new(
-            ctx.clone(),
-            move |kind: i32, first: Option<String>, second: Option<String>| {
-                let mut slot = reply.borrow_mut();
-                if slot.is_some() {
-                    return;
-                }
-                *slot = Some(match kind {
-                    0 => Reply::Continue {
-                        user: first,
-                        context: second,
-                    },
-                    _ => Reply::Deny {
-                        message: first.unwrap_or_default(),
-                        unauthorized: kind == 2,
-                    },
-                });
-            },
-        )
-        .map_err(fail)?
-    };
-    let log = {
-        let logs = Rc::clone(logs);
-        Function::new(ctx.clone(), move |line: String| {
-            logs.borrow_mut().push(&line);
-        })
-        .map_err(fail)?
-    };
-    let prelude: Function = ctx.eval(PRELUDE).map_err(fail)?;
-    let callback: Function = prelude.call((done, log)).map_err(fail)?;
+    // Everything the script may rely on is in place before its first line runs, so it cannot
+    // swap out what `callback` uses; `callback` itself is a native function.
+    install_console(ctx, logs, watch).map_err(fail)?;
+    let (prototype, _unpin) = Pin::new();
+    let unauthorized = unauthorized_error(ctx, &prototype).map_err(fail)?;
+    ctx.globals()
+        .set("UnauthorizedError", unauthorized)
+        .map_err(fail)?;
+    let callback = callback(ctx, reply, &prototype, watch).map_err(fail)?;
 
     let to_js = |value: &serde_json::Value| -> Result<Value<'js>, String> {
         ctx.json_parse(value.to_string()).map_err(fail)
@@ -199,7 +137,7 @@ fn run_in<'js>(
     ctx.globals()
         .set("configuration", to_js(configuration)?)
         .map_err(fail)?;
-    let rule = load_function(ctx, script).map_err(|error| match error {
+    let rule = load_function(ctx, &RULE, script).map_err(|error| match error {
         ScriptError::Syntax { .. } | ScriptError::NotAFunction { .. } => error.to_string(),
         ScriptError::Load(message) | ScriptError::Engine(message) => message,
     })?;
@@ -208,8 +146,125 @@ fn run_in<'js>(
 
     // A rule may call back from a promise: run queued jobs until it has, or until there is
     // nothing left to run. Each job is also bounded by the interrupt handler.
-    while reply.borrow().is_none() && !deadline_passed() && ctx.execute_pending_job() {}
+    while reply.borrow().is_none() && !watch.passed() && ctx.execute_pending_job() {}
     Ok(())
+}
+
+/// `UnauthorizedError`, a subclass of `Error` whose instances deny with Auth0's
+/// `error=unauthorized`. Its prototype is pinned for `callback`'s `instanceof` test, so a script
+/// that replaces the global changes nothing there.
+fn unauthorized_error<'js>(ctx: &Ctx<'js>, pin: &Pin<'js>) -> rquickjs::Result<Function<'js>> {
+    let error: Object = ctx.globals().get("Error")?;
+    let error_prototype: Object = error.get("prototype")?;
+    let prototype = Object::new(ctx.clone())?;
+    prototype.set_prototype(Some(&error_prototype))?;
+    prototype.set("name", "UnauthorizedError")?;
+    pin.set(prototype.clone());
+    let pin = pin.clone();
+    let constructor = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, message: Opt<Value<'js>>| -> rquickjs::Result<Object<'js>> {
+            let message = match message.0 {
+                Some(value) if !value.is_undefined() => Coerced::<String>::from_js(&ctx, value)?.0,
+                _ => String::new(),
+            };
+            let error = Exception::from_message(ctx, &message)?.into_object();
+            if let Some(prototype) = pin.get() {
+                error.set_prototype(Some(&prototype))?;
+            }
+            Ok(error)
+        },
+    )?
+    .with_constructor(true);
+    constructor.set("prototype", prototype.clone())?;
+    prototype.set("constructor", constructor.clone())?;
+    Ok(constructor)
+}
+
+/// The `callback` passed to the rule. Only its first call counts.
+fn callback<'js>(
+    ctx: &Ctx<'js>,
+    reply: &Rc<RefCell<Option<Reply>>>,
+    unauthorized: &Pin<'js>,
+    watch: &Watch,
+) -> rquickjs::Result<Function<'js>> {
+    let reply = Rc::clone(reply);
+    let unauthorized = unauthorized.clone();
+    let watch = watch.clone();
+    let called = Cell::new(false);
+    Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>,
+              error: Opt<Value<'js>>,
+              user: Opt<Value<'js>>,
+              context: Opt<Value<'js>>|
+              -> rquickjs::Result<()> {
+            if called.replace(true) {
+                return Ok(());
+            }
+            let error = error.0.filter(|e| !e.is_null() && !e.is_undefined());
+            let recorded = match error {
+                None => {
+                    let json = |value: Option<Value<'js>>| -> rquickjs::Result<Option<String>> {
+                        let value = value.unwrap_or_else(|| Value::new_undefined(ctx.clone()));
+                        ctx.json_stringify(value)?
+                            .map(|text| text.to_string())
+                            .transpose()
+                    };
+                    let user = json(user.0)?;
+                    let context = json(context.0)?;
+                    Reply::Continue { user, context }
+                }
+                Some(error) => Reply::Deny {
+                    message: deny_message(&ctx, &error, &watch)?,
+                    unauthorized: unauthorized
+                        .get()
+                        .is_some_and(|prototype| inherits(&error, &prototype)),
+                },
+            };
+            let mut slot = reply.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(recorded);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The text of a denial: the error's `message` if it is a string, else `String(error)`.
+fn deny_message<'js>(
+    ctx: &Ctx<'js>,
+    error: &Value<'js>,
+    watch: &Watch,
+) -> rquickjs::Result<String> {
+    if let Some(object) = error.as_object() {
+        match object.get::<_, Value>("message") {
+            Ok(message) if message.is_string() => {
+                if let Some(text) = message.as_string() {
+                    return text.to_string();
+                }
+            }
+            Ok(_) => {}
+            Err(thrown) => {
+                recover(ctx, thrown, watch)?;
+                return Ok("denied".to_owned());
+            }
+        }
+    }
+    Ok(to_text(ctx, error.clone(), watch)?.unwrap_or_else(|| "denied".to_owned()))
+}
+
+/// `value instanceof C` for the class whose prototype is `prototype`, by walking the prototype
+/// chain (which runs no script code: the sandbox has no `Proxy`).
+fn inherits<'js>(value: &Value<'js>, prototype: &Object<'js>) -> bool {
+    let mut current = value.as_object().and_then(Object::get_prototype);
+    while let Some(object) = current {
+        if object == *prototype {
+            return true;
+        }
+        current = object.get_prototype();
+    }
+    false
 }
 
 fn decide(reply: Reply) -> RuleOutcome {
@@ -236,45 +291,6 @@ fn decide(reply: Reply) -> RuleOutcome {
                 (Err(failed), _) | (_, Err(failed)) => failed,
             }
         }
-    }
-}
-
-/// `console.log` output, kept up to a byte limit.
-struct LogBuffer {
-    text: String,
-    limit: usize,
-    truncated: bool,
-}
-
-impl LogBuffer {
-    const MARK: &'static str = "[log truncated]\n";
-
-    fn new(limit: usize) -> Self {
-        Self {
-            text: String::new(),
-            limit,
-            truncated: false,
-        }
-    }
-
-    fn push(&mut self, line: &str) {
-        if self.truncated {
-            return;
-        }
-        let room = self.limit.saturating_sub(self.text.len());
-        if line.len() < room {
-            self.text.push_str(line);
-            self.text.push('\n');
-            return;
-        }
-        let mut cut = room;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.text.push_str(&line[..cut]);
-        self.text.push('\n');
-        self.text.push_str(Self::MARK);
-        self.truncated = true;
     }
 }
 

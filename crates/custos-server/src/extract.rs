@@ -243,6 +243,17 @@ scopes! {
     CreateAuthorizationModels => "create:authorization_models",
     ReadRelationships => "read:relationships",
     UpdateRelationships => "update:relationships",
+    ReadRules => "read:rules",
+    CreateRules => "create:rules",
+    UpdateRules => "update:rules",
+    DeleteRules => "delete:rules",
+    ReadRulesConfigs => "read:rules_configs",
+    UpdateRulesConfigs => "update:rules_configs",
+    DeleteRulesConfigs => "delete:rules_configs",
+    ReadActions => "read:actions",
+    CreateActions => "create:actions",
+    UpdateActions => "update:actions",
+    DeleteActions => "delete:actions",
 }
 
 /// Management tokens verified recently: a busy caller (a service asking for decisions) sends

@@ -21,6 +21,7 @@ use crate::AppState;
 
 mod authz;
 mod organizations;
+mod rules;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         )
         .merge(organizations::routes())
         .merge(authz::routes())
+        .merge(rules::routes())
         .route("/users", get(list_users).post(create_user))
         .route("/users-by-email", get(users_by_email))
         .route(

@@ -20,6 +20,7 @@ mod audit;
 pub mod authz;
 mod clients;
 pub mod dialect;
+mod extensibility;
 mod jobs;
 mod keys;
 mod migrations;
@@ -101,6 +102,7 @@ pub struct Store {
 pub struct Generations {
     users: std::sync::atomic::AtomicU64,
     authz: std::sync::atomic::AtomicU64,
+    extensions: std::sync::atomic::AtomicU64,
 }
 
 impl Generations {
@@ -111,6 +113,10 @@ impl Generations {
     /// Commits that recorded `custos_authz_changed` or `custos_rbac_changed`.
     pub fn authz(&self) -> u64 {
         self.authz.load(std::sync::atomic::Ordering::Acquire)
+    }
+    /// Commits that changed rules, their configuration, actions or trigger bindings.
+    pub fn extensions(&self) -> u64 {
+        self.extensions.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -184,6 +190,7 @@ impl Store {
             appended: self.appended.clone(),
             generations: self.generations.clone(),
             touched_users: false,
+            touched_extensions: false,
         })
     }
 
@@ -244,6 +251,8 @@ pub struct Tx {
     generations: Arc<Generations>,
     /// Set by the statements that change a user.
     touched_users: bool,
+    /// Set by the statements that change rules, actions or bindings.
+    touched_extensions: bool,
 }
 
 impl Tx {
@@ -269,6 +278,9 @@ impl Tx {
         }
         if authz {
             self.generations.authz.fetch_add(1, AcqRel);
+        }
+        if self.touched_extensions {
+            self.generations.extensions.fetch_add(1, AcqRel);
         }
         self.appended.send_replace(last);
         Ok(())

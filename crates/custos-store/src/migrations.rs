@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0009_organizations.sql"),
     ),
     (10, "authz", include_str!("../migrations/0010_authz.sql")),
+    (
+        11,
+        "extensibility",
+        include_str!("../migrations/0011_extensibility.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {

@@ -40,7 +40,17 @@ fn grant(row: &AnyRow) -> Result<Grant> {
         created_at: get_i64(row, "created_at")?,
         revoked: get_bool(row, "revoked")?,
         organization_id: get_opt_str(row, "organization_id")?,
+        custom_claims: opt_json(row, "custom_claims")?,
     })
+}
+
+fn opt_json(row: &AnyRow, col: &str) -> Result<Option<serde_json::Value>> {
+    match get_opt_str(row, col)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("{col}: {e}"))),
+    }
 }
 
 fn refresh_token(row: &AnyRow) -> Result<RefreshToken> {
@@ -149,7 +159,7 @@ impl Tx {
     }
 
     pub async fn insert_code(&mut self, c: &AuthCode) -> Result<()> {
-        sqlx::query("INSERT INTO auth_codes (code_digest, request, user_id, session_id, auth_time, expires_at, grant_id, used) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)")
+        sqlx::query("INSERT INTO auth_codes (code_digest, request, user_id, session_id, auth_time, expires_at, grant_id, used, custom_claims) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
             .bind(&c.code_digest)
             .bind(c.request.to_json().to_string())
             .bind(&c.user_id)
@@ -158,6 +168,7 @@ impl Tx {
             .bind(c.expires_at)
             .bind(&c.grant_id)
             .bind(i64::from(c.used))
+            .bind(c.custom_claims.as_ref().map(|v| v.to_string()))
             .execute(self.conn())
             .await?;
         Ok(())
@@ -179,6 +190,7 @@ impl Tx {
             expires_at: get_i64(&row, "expires_at")?,
             grant_id: get_opt_str(&row, "grant_id")?,
             used: get_bool(&row, "used")?,
+            custom_claims: opt_json(&row, "custom_claims")?,
         })
     }
 
@@ -195,7 +207,7 @@ impl Tx {
     }
 
     pub async fn insert_grant(&mut self, g: &Grant) -> Result<()> {
-        sqlx::query("INSERT INTO grants (id, client_id, user_id, session_id, audience, scope, auth_time, created_at, revoked, organization_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)")
+        sqlx::query("INSERT INTO grants (id, client_id, user_id, session_id, audience, scope, auth_time, created_at, revoked, organization_id, custom_claims) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
             .bind(&g.id)
             .bind(&g.client_id)
             .bind(&g.user_id)
@@ -206,6 +218,7 @@ impl Tx {
             .bind(g.created_at)
             .bind(i64::from(g.revoked))
             .bind(&g.organization_id)
+            .bind(g.custom_claims.as_ref().map(|v| v.to_string()))
             .execute(self.conn())
             .await?;
         Ok(())

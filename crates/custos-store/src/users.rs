@@ -165,6 +165,27 @@ impl Tx {
         Ok(())
     }
 
+    /// Sets a user's `app_metadata` and `user_metadata` (what Actions changed after a login).
+    pub async fn set_user_metadata(
+        &mut self,
+        user_id: &str,
+        app_metadata: &serde_json::Value,
+        user_metadata: &serde_json::Value,
+        at: i64,
+    ) -> Result<()> {
+        self.touched_users = true;
+        let r = sqlx::query(
+            "UPDATE users SET app_metadata = $2, user_metadata = $3, updated_at = $4 WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .bind(app_metadata.to_string())
+        .bind(user_metadata.to_string())
+        .bind(at)
+        .execute(self.conn())
+        .await?;
+        crate::expect_one(r)
+    }
+
     /// Writes every mutable field of `u`.
     pub async fn update_user(&mut self, u: &User) -> Result<()> {
         self.touched_users = true;

@@ -95,7 +95,16 @@ pub async fn boot(settings: &Settings, issuer: &str) -> anyhow::Result<Booted> {
         },
     )
     .await
-    .context("starting the identity provider")?;
+    .context("starting the identity provider")?
+    .with_engine(Arc::new(custos_rules_js::JsEngine::new(
+        custos_rules_js::Limits {
+            time: std::time::Duration::from_millis(settings.script_timeout_ms),
+            memory: usize::try_from(settings.script_memory_mb)
+                .unwrap_or(32)
+                .saturating_mul(1024 * 1024),
+            ..Default::default()
+        },
+    )));
     let mut generated_bootstrap = None;
     match &settings.bootstrap_client {
         Some((id, secret)) => {

@@ -43,6 +43,12 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Legacy Rules: run in order at every login, before any Action.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Actions: create, deploy, and bind to a trigger.
+    #[command(subcommand)]
+    Actions(ActionsCommand),
     /// The audit trail: verify, checkpoint, export, rotate the audit key.
     #[command(subcommand)]
     Audit(crate::audit::AuditCommand),
@@ -100,6 +106,79 @@ enum KeysCommand {
     List,
 }
 
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// List rules by order (JSON).
+    List,
+    /// Create a rule from a file holding `function (user, context, callback) { … }`.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The script; `-` reads standard input.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Where it runs among the rules (lower first); default: after the last one.
+        #[arg(long)]
+        order: Option<i64>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Delete a rule.
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ActionsCommand {
+    /// List actions (JSON).
+    List,
+    /// Create an action (a draft: deploy it, then bind it) from a file holding
+    /// `exports.onExecutePostLogin = async (event, api) => { … }` or the like.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The trigger it is written for, e.g. post-login or access-check.
+        #[arg(long)]
+        trigger: String,
+        /// The code; `-` reads standard input.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Deploy an action's draft as a new version.
+    Deploy { id: String },
+    /// Replace a trigger's bindings with these actions (ids or names), in this order.
+    Bind {
+        #[arg(long)]
+        trigger: String,
+        #[arg(required = true, value_name = "ACTION")]
+        actions: Vec<String>,
+    },
+    /// Run an action locally against a sample event, in the server's sandbox and limits, and
+    /// print what it decided: outcome, claims, metadata, cache and logs (JSON). Nothing is
+    /// stored and no server is needed. Exits non-zero unless the action lets the flow go on.
+    Test {
+        /// The action's code.
+        file: PathBuf,
+        /// The trigger to run it for, e.g. post-login or access-check.
+        #[arg(long, default_value = "post-login")]
+        trigger: String,
+        /// The event as JSON (Auth0's `event` object); a sample doctor's login without it.
+        #[arg(long, value_name = "FILE")]
+        event: Option<PathBuf>,
+    },
+}
+
+/// A script from a file, or standard input for `-`.
+fn read_script(file: &std::path::Path) -> anyhow::Result<String> {
+    if file == std::path::Path::new("-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading the script from standard input")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+}
+
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(Settings::load(cli.config.as_deref())?)
 }
@@ -145,6 +224,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             admin(settings(&cli)?, kind, r).await
         }
         Command::Audit(a) => crate::audit::run(settings(&cli)?, a).await,
+        Command::Rules(r) => rules(settings(&cli)?, r).await,
+        Command::Actions(a) => actions(settings(&cli)?, a).await,
         Command::Keys(k) => {
             let s = settings(&cli)?;
             boot::init_logging(s.log_format);
@@ -257,6 +338,135 @@ async fn admin(s: Settings, kind: Kind, r: &Resource) -> anyhow::Result<()> {
             Kind::Apis => mgr.delete_resource_server(id).await,
         }
         .map(|()| json!({"deleted": id})),
+    };
+    booted.provider.store.close().await;
+    print_result(out)
+}
+
+/// `custos rules …`: the Management API's rule operations, audited as the CLI.
+async fn rules(s: Settings, c: &RulesCommand) -> anyhow::Result<()> {
+    boot::init_logging(s.log_format);
+    let booted = boot::boot(&s, &s.issuer).await?;
+    let mgr = Manager::new(&booted.provider, cli_actor());
+    let out = match c {
+        RulesCommand::List => {
+            let paging = Paging {
+                page: 0,
+                per_page: 100,
+                include_totals: true,
+                checkpoint: false,
+            };
+            mgr.list_rules(paging, None).await
+        }
+        RulesCommand::Create {
+            name,
+            file,
+            order,
+            disabled,
+        } => {
+            let mut body =
+                json!({"name": name, "script": read_script(file)?, "enabled": !disabled});
+            if let Some(o) = order {
+                body["order"] = json!(o);
+            }
+            mgr.create_rule(&body).await
+        }
+        RulesCommand::Delete { id } => mgr.delete_rule(id).await.map(|()| json!({"deleted": id})),
+    };
+    booted.provider.store.close().await;
+    print_result(out)
+}
+
+/// `custos actions test`: runs an action locally; needs no data directory or database.
+async fn test_action(
+    s: &Settings,
+    file: &std::path::Path,
+    trigger: &str,
+    event: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let limits = custos_rules_js::Limits {
+        time: std::time::Duration::from_millis(s.script_timeout_ms),
+        memory: usize::try_from(s.script_memory_mb)
+            .unwrap_or(32)
+            .saturating_mul(1024 * 1024),
+        ..Default::default()
+    };
+    let (file, trigger, event) = (
+        file.to_owned(),
+        trigger.to_owned(),
+        event.map(|e| e.to_owned()),
+    );
+    let allowed = tokio::task::spawn_blocking(move || {
+        crate::script_test::run(&file, &trigger, event.as_deref(), limits)
+    })
+    .await??;
+    if !allowed {
+        bail!("the action did not let the flow continue");
+    }
+    Ok(())
+}
+
+/// `custos actions …`: the Management API's action operations, audited as the CLI.
+async fn actions(s: Settings, c: &ActionsCommand) -> anyhow::Result<()> {
+    if let ActionsCommand::Test {
+        file,
+        trigger,
+        event,
+    } = c
+    {
+        return test_action(&s, file, trigger, event.as_deref()).await;
+    }
+    boot::init_logging(s.log_format);
+    let booted = boot::boot(&s, &s.issuer).await?;
+    let mgr = Manager::new(&booted.provider, cli_actor());
+    let out = match c {
+        // Handled above, before any database is opened.
+        ActionsCommand::Test {
+            file,
+            trigger,
+            event,
+        } => {
+            booted.provider.store.close().await;
+            return test_action(&s, file, trigger, event.as_deref()).await;
+        }
+        ActionsCommand::List => {
+            let paging = Paging {
+                page: 0,
+                per_page: 100,
+                include_totals: true,
+                checkpoint: false,
+            };
+            mgr.list_actions(paging, None, None, None, None).await
+        }
+        ActionsCommand::Create {
+            name,
+            trigger,
+            file,
+        } => {
+            let body = json!({
+                "name": name,
+                "supported_triggers": [{"id": trigger, "version": custos_domain::extensibility::TRIGGER_VERSION}],
+                "code": read_script(file)?,
+            });
+            mgr.create_action(&body).await
+        }
+        ActionsCommand::Deploy { id } => mgr.deploy_action(id).await,
+        ActionsCommand::Bind { trigger, actions } => {
+            // Action ids are UUIDs; anything else is taken as a name.
+            let bindings: Vec<Value> = actions
+                .iter()
+                .map(|a| {
+                    let kind = if a.len() == 36 && a.chars().filter(|c| *c == '-').count() == 4 {
+                        "action_id"
+                    } else {
+                        "action_name"
+                    };
+                    json!({"ref": {"type": kind, "value": a}})
+                })
+                .collect();
+            mgr.update_trigger_bindings(trigger, &json!({ "bindings": bindings }))
+                .await
+        }
     };
     booted.provider.store.close().await;
     print_result(out)

@@ -5,6 +5,7 @@
 mod audit;
 mod boot;
 mod cli;
+mod script_test;
 
 use std::process::ExitCode;
 

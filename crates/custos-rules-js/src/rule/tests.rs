@@ -428,28 +428,131 @@ fn time_limits_are_configurable() {
     );
 }
 
-/// Not a benchmark with assertions: prints the seed rule's cost per execution on a reused
-/// sandbox. Run with `cargo test -p custos-rules --release -- --nocapture seed_rule_cost`.
 #[test]
-fn seed_rule_cost() {
+fn unauthorized_error_behaves_like_an_error_class() {
+    let script = r#"function (u, c, cb) {
+      const e = new UnauthorizedError('nope');
+      const plain = UnauthorizedError('called');
+      c.idToken.shape = [e instanceof Error, e instanceof UnauthorizedError, e.name, e.message,
+        String(e), typeof e.stack, e.constructor === UnauthorizedError, plain.message,
+        new UnauthorizedError().message, new Error('x') instanceof UnauthorizedError];
+      cb(null, u, c);
+    }"#;
+    let RuleOutcome::Continue { context, .. } = simple(script).outcome else {
+        panic!("the probe did not continue");
+    };
+    assert_eq!(
+        context["idToken"]["shape"],
+        json!([
+            true,
+            true,
+            "UnauthorizedError",
+            "nope",
+            "UnauthorizedError: nope",
+            "string",
+            true,
+            "called",
+            "",
+            false
+        ])
+    );
+    // A replaced global does not make other errors count as unauthorized.
+    let script = "function (u, c, cb) { const Original = UnauthorizedError; UnauthorizedError = Error; cb(new Error('plain')); }";
+    assert_eq!(
+        simple(script).outcome,
+        RuleOutcome::Denied {
+            message: "plain".into(),
+            unauthorized: false
+        }
+    );
+}
+
+#[test]
+fn reentrant_calls_from_getters_are_harmless() {
+    let script = r#"function (u, c, cb) {
+      console.log({ toJSON() { console.log('inner'); return 'outer'; } });
+      cb({ get message() { cb(null, u, c); return 'from getter'; } });
+    }"#;
+    let execution = simple(script);
+    assert_eq!(execution.logs, "inner\n\"outer\"\n");
+    assert_eq!(
+        execution.outcome,
+        RuleOutcome::Denied {
+            message: "from getter".into(),
+            unauthorized: false
+        }
+    );
+}
+
+#[test]
+fn prepared_contexts_are_fresh() {
     let sandbox = sandbox();
-    let user = user(&["doctor"]);
-    let context = context(json!({ "path": "/api/v1/patients/records" }));
-    let configuration = json!({});
-    let runs = 1000;
-    let mut durations = Vec::with_capacity(runs);
-    let started = Instant::now();
-    for _ in 0..runs {
-        let execution = run_rule(&sandbox, SEED_RULE, &user, &context, &configuration);
-        assert!(execution.outcome.allows());
-        durations.push(execution.duration);
+    let polluter = "function (u, c, cb) { globalThis.x = 1; Object.prototype.polluted = 'yes'; cb(null, u, c); }";
+    let probe = "function (u, c, cb) { c.idToken.seen = [typeof x, typeof ({}).polluted].join(','); cb(null, u, c); }";
+    for _ in 0..3 {
+        assert!(run_rule(
+            &sandbox,
+            polluter,
+            &user(&[]),
+            &context(json!({})),
+            &json!({})
+        )
+        .outcome
+        .allows());
+        sandbox.prepare().unwrap();
+        sandbox.prepare().unwrap();
+        let RuleOutcome::Continue { context, .. } =
+            run_rule(&sandbox, probe, &user(&[]), &context(json!({})), &json!({})).outcome
+        else {
+            panic!("the probe did not continue");
+        };
+        assert_eq!(context["idToken"]["seen"], "undefined,undefined");
     }
-    let total = started.elapsed();
-    durations.sort();
-    println!(
-        "seed rule: {runs} runs in {total:?}; mean {:?}, median {:?}, p99 {:?}",
-        total / runs as u32,
-        durations[runs / 2],
-        durations[runs * 99 / 100]
+    // A prepared context survives nothing: a timeout replaces the runtime it belongs to.
+    sandbox.prepare().unwrap();
+    let timed_out = Sandbox::new(Limits {
+        time: Duration::from_millis(20),
+        ..Limits::default()
+    })
+    .unwrap();
+    timed_out.prepare().unwrap();
+    let execution = run_rule(
+        &timed_out,
+        "function (u, c, cb) { while (true) {} }",
+        &user(&[]),
+        &context(json!({})),
+        &json!({}),
+    );
+    assert_eq!(execution.outcome, RuleOutcome::TimedOut);
+    timed_out.prepare().unwrap();
+    assert!(run_rule(
+        &timed_out,
+        SEED_RULE,
+        &user(&["doctor"]),
+        &context(json!({ "path": "/api/v1/patients/records" })),
+        &json!({})
+    )
+    .outcome
+    .allows());
+}
+
+#[test]
+fn an_idle_sandbox_is_small() {
+    let sandbox = sandbox();
+    for _ in 0..50 {
+        run_rule(
+            &sandbox,
+            SEED_RULE,
+            &user(&["doctor"]),
+            &context(json!({})),
+            &json!({}),
+        );
+    }
+    sandbox.prepare().unwrap();
+    // Limits, not a benchmark: the target is 2 MiB per idle runtime.
+    assert!(
+        sandbox.heap_bytes() < 2 * 1024 * 1024,
+        "{}",
+        sandbox.heap_bytes()
     );
 }

@@ -55,7 +55,7 @@ async fn openapi_document_matches_the_router() -> TestResult {
     assert!(paths.len() >= 25);
     let client = TestApp::browser()?;
     for (path, item) in paths {
-        for method in ["get", "post", "patch", "delete"] {
+        for method in ["get", "post", "put", "patch", "delete"] {
             if item.get(method).is_none() {
                 continue;
             }
@@ -99,6 +99,8 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
     let tables: std::collections::BTreeSet<&str> =
         sqlite_cols.iter().map(|(t, _)| t.as_str()).collect();
     let expected = [
+        "action_versions",
+        "actions",
         "audit_archives",
         "audit_checkpoints",
         "audit_head",
@@ -122,8 +124,11 @@ async fn migrations_give_both_engines_the_same_schema() -> TestResult {
         "resource_servers",
         "role_permissions",
         "roles",
+        "rules",
+        "rules_configs",
         "sessions",
         "signing_keys",
+        "trigger_bindings",
         "user_permissions",
         "user_roles",
         "users",

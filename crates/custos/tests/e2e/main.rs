@@ -13,6 +13,8 @@ mod login;
 mod management;
 mod orgs;
 mod rbac;
+mod rules;
+mod rules_api;
 mod sdk;
 mod streams;
 mod support;

@@ -85,7 +85,16 @@ impl TestApp {
         Self::start_with(true).await
     }
 
+    /// Plain HTTP, with scripts limited to `ms` milliseconds (the default is 100).
+    pub async fn start_with_script_time(ms: u64) -> R<Self> {
+        Self::start_full(false, std::time::Duration::from_millis(ms)).await
+    }
+
     async fn start_with(tls: bool) -> R<Self> {
+        Self::start_full(tls, std::time::Duration::from_millis(100)).await
+    }
+
+    async fn start_full(tls: bool, script_time: std::time::Duration) -> R<Self> {
         let dir = tempfile::tempdir()?;
         let url = database_url(dir.path()).await?;
         let store = Store::connect(&url).await?;
@@ -105,7 +114,13 @@ impl TestApp {
                     session: SessionPolicy::from_hours(1.0, 8.0),
                 },
             )
-            .await?,
+            .await?
+            .with_engine(Arc::new(custos_rules_js::JsEngine::new(
+                custos_rules_js::Limits {
+                    time: script_time,
+                    ..Default::default()
+                },
+            ))),
         );
         let bootstrap = (
             "bootstrap-client".to_owned(),

@@ -1,0 +1,166 @@
+//! The rules and actions interface: what customers' code receives (trigger inputs), what it
+//! may decide (continue, deny, claims, metadata), the limits it runs under, and the two
+//! pipelines that run it — the login pipeline (`post-login`, and Rules) and the access-check
+//! pipeline (the decision API).
+//!
+//! This crate never links a JavaScript engine: an [`Engine`] is handed in by the binary (the
+//! `custos-rules-js` sandbox). It never writes to the store either: a pipeline returns its
+//! decision, the claims, the metadata changes and one audit record per execution, and the
+//! caller writes them in the transaction of the login or the decision they belong to.
+//!
+//! Fail closed: an execution that errs, times out, or returns something unusable denies.
+
+mod pipeline;
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+pub use pipeline::{
+    action_secret_context, claim_allowed, rules_config_context, user_profile, CheckInput, Evidence,
+    Extensions, LoginInput, PipelineResult, Verdict,
+};
+
+/// A script rejected at save time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SyntaxError {
+    /// The engine's message, with the position when it has one.
+    pub message: String,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+/// How a legacy Rule ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleEnd {
+    /// `callback(null, user, context)`.
+    Continue {
+        user: Value,
+        context: Value,
+    },
+    /// `callback(error)`; `unauthorized` for an `UnauthorizedError`.
+    Denied {
+        message: String,
+        unauthorized: bool,
+    },
+    Failed {
+        error: String,
+    },
+    TimedOut,
+}
+
+/// What an Action asked for, applied only if every script of the pipeline continues.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    pub id_token_claims: Map<String, Value>,
+    pub access_token_claims: Map<String, Value>,
+    /// `api.user.setAppMetadata(k, v)`; `null` removes the key.
+    pub app_metadata: Map<String, Value>,
+    pub user_metadata: Map<String, Value>,
+    /// `api.multifactor.enable(provider, options)`, recorded for the MFA work.
+    pub multifactor: Option<Value>,
+    /// `api.cache.set`: key → `{"value", "ttl_ms"}`.
+    pub cache_set: Map<String, Value>,
+    pub cache_delete: Vec<String>,
+}
+
+/// How an Action ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionEnd {
+    Continue(Effects),
+    Denied {
+        reason: String,
+        code: Option<String>,
+        user_message: Option<String>,
+    },
+    Failed {
+        error: String,
+    },
+    TimedOut,
+}
+
+/// One execution's evidence besides its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run<E> {
+    pub end: E,
+    /// `console.log` output, size-capped by the engine.
+    pub logs: String,
+    pub duration: Duration,
+}
+
+/// A script engine. Its `run_*` methods block (they run the script to its end or its time
+/// limit) and are only ever called on blocking threads, never on the async runtime's workers.
+pub trait Engine: Send + Sync + 'static {
+    /// The engine's name and version, for audit records.
+    fn name(&self) -> &'static str;
+    /// The time limit of one execution.
+    fn time_limit(&self) -> Duration;
+    /// Whether a Rule compiles (`function (user, context, callback) { … }`).
+    fn check_rule(&self, script: &str) -> Result<(), SyntaxError>;
+    /// Whether an Action module compiles.
+    fn check_action(&self, code: &str) -> Result<(), SyntaxError>;
+    fn run_rule(
+        &self,
+        script: &str,
+        user: &Value,
+        context: &Value,
+        configuration: &Value,
+    ) -> Run<RuleEnd>;
+    fn run_action(
+        &self,
+        code: &str,
+        trigger: &str,
+        event: &Value,
+        cache: &Map<String, Value>,
+    ) -> Run<ActionEnd>;
+    /// Gets this thread ready for its next execution (called after a result has been handed
+    /// on, so the work is off the next request's path). Optional.
+    fn prepare(&self) {}
+}
+
+/// The engine of a server built without one: nothing saves, and nothing that exists runs
+/// (every execution fails, so every pipeline with scripts denies).
+#[derive(Debug, Default)]
+pub struct NoEngine;
+
+impl NoEngine {
+    const MESSAGE: &'static str = "this server has no script engine";
+}
+
+impl Engine for NoEngine {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+    fn time_limit(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn check_rule(&self, _: &str) -> Result<(), SyntaxError> {
+        Err(SyntaxError {
+            message: Self::MESSAGE.into(),
+            line: None,
+            column: None,
+        })
+    }
+    fn check_action(&self, code: &str) -> Result<(), SyntaxError> {
+        self.check_rule(code)
+    }
+    fn run_rule(&self, _: &str, _: &Value, _: &Value, _: &Value) -> Run<RuleEnd> {
+        Run {
+            end: RuleEnd::Failed {
+                error: Self::MESSAGE.into(),
+            },
+            logs: String::new(),
+            duration: Duration::ZERO,
+        }
+    }
+    fn run_action(&self, _: &str, _: &str, _: &Value, _: &Map<String, Value>) -> Run<ActionEnd> {
+        Run {
+            end: ActionEnd::Failed {
+                error: Self::MESSAGE.into(),
+            },
+            logs: String::new(),
+            duration: Duration::ZERO,
+        }
+    }
+}
