@@ -20,6 +20,7 @@ use custos_authz::{
     AuthorizationModel, CheckError, CheckRequest, Engine, EngineError, RbacSource, TupleKey,
 };
 use custos_domain::audit::{AuditEvent, EventType};
+use custos_domain::user::User;
 use custos_store::authz::{ModelRow, TupleRow};
 use custos_store::{Store, StoreError};
 use serde_json::{json, Map, Value};
@@ -37,6 +38,9 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::bad_body(format!("Payload validation error: '{}'.", message.into()))
 }
 
+/// A user (or their absence) and when it was read.
+type CachedUser = (Option<Arc<User>>, Instant);
+
 /// The relationship engine of one Custos tenant, coherent with its database.
 pub struct Authz {
     store: Store,
@@ -48,8 +52,8 @@ pub struct Authz {
     latest: std::sync::RwLock<Option<String>>,
     /// Role names by id, for the reasons of a decision.
     role_names: std::sync::RwLock<HashMap<String, String>>,
-    /// Users' existence and blocked state, briefly remembered (see [`Authz::user_state`]).
-    users: std::sync::RwLock<HashMap<String, (Option<bool>, Instant)>>,
+    /// Users (or their absence), briefly remembered (see [`Authz::user_state`]).
+    users: std::sync::RwLock<HashMap<String, CachedUser>>,
     /// The store's change counters this engine has caught up with.
     seen_users: AtomicU64,
     seen_authz: AtomicU64,
@@ -241,6 +245,11 @@ impl Authz {
     /// [`USER_STATE_TTL`]; a user change committed through this process forgets everything at
     /// once, so on one node a block takes effect for the very next decision.
     pub async fn user_state(&self, user_id: &str) -> Result<Option<bool>, ApiError> {
+        Ok(self.user(user_id).await?.map(|u| u.blocked))
+    }
+
+    /// The user, or `None` when there is none; remembered like [`Authz::user_state`].
+    pub async fn user(&self, user_id: &str) -> Result<Option<Arc<User>>, ApiError> {
         let generation = self.store.generations().users();
         // A load first: the common case (nothing changed) writes no shared cache line.
         if self.seen_users.load(Ordering::Acquire) != generation
@@ -258,10 +267,14 @@ impl Authz {
             .get(user_id)
         {
             if at.elapsed() < USER_STATE_TTL {
-                return Ok(*state);
+                return Ok(state.clone());
             }
         }
-        let state = self.store.user_blocked(user_id).await?;
+        let state = match self.store.get_user(user_id).await {
+            Ok(u) => Some(Arc::new(u)),
+            Err(custos_store::StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
         let mut users = self
             .users
             .write()
@@ -271,9 +284,30 @@ impl Authz {
             if users.len() >= USER_CACHE_MAX {
                 users.clear();
             }
-            users.insert(user_id.to_owned(), (state, Instant::now()));
+            users.insert(user_id.to_owned(), (state.clone(), Instant::now()));
         }
         Ok(state)
+    }
+
+    /// The names of the roles `user_id` holds globally and, with `organization`, there
+    /// (from memory, after catching up with this process's own changes).
+    pub async fn role_names_of(
+        self: &Arc<Self>,
+        user_id: &str,
+        organization: Option<&str>,
+    ) -> Result<Vec<String>, ApiError> {
+        self.fresh().await?;
+        let names = self
+            .role_names
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(self
+            .engine
+            .rbac()
+            .roles_of(user_id, organization)
+            .into_iter()
+            .filter_map(|id| names.get(id).cloned())
+            .collect())
     }
 
     /// [`Authz::check_permission`] after catching up with this process's own changes, with the

@@ -160,15 +160,9 @@ impl Manager<'_> {
         let mut scripts_allowed = false;
         let extensions = &self.provider.extensions;
         if allowed && extensions.active("access-check").await? {
-            let user = self.provider.store.get_user(user_id).await?;
-            let roles = self
-                .provider
-                .store
-                .user_roles(user_id)
-                .await?
-                .into_iter()
-                .map(|r| r.name)
-                .collect();
+            // Both from memory: the user cache and the RBAC index.
+            let user = authz.user(user_id).await?.ok_or_else(ApiError::internal)?;
+            let roles = authz.role_names_of(user_id, organization).await?;
             let organization = match organization {
                 Some(id) => self
                     .provider
@@ -180,7 +174,7 @@ impl Manager<'_> {
                 None => None,
             };
             let input = custos_rules::CheckInput {
-                user,
+                user: (*user).clone(),
                 client_id: self.actor.client_id.clone(),
                 client_name: self.actor.client_id.clone(),
                 ip: self.actor.meta.ip.clone(),
@@ -241,16 +235,8 @@ impl Manager<'_> {
         });
         // Evidence first: the answer leaves only once its record is durable (with the
         // records of the scripts that took part, in the same transaction).
-        if executions.is_empty() {
-            self.provider.store.append_audit(ev).await?;
-        } else {
-            let mut tx = self.provider.store.begin().await?;
-            for r in &executions {
-                tx.audit(r).await?;
-            }
-            tx.audit(&ev).await?;
-            tx.commit().await?;
-        }
+        executions.push(ev);
+        self.provider.store.append_audits(executions).await?;
         Ok(json!({"allowed": allowed, "decision_id": decision_id, "reasons": reasons}))
     }
 

@@ -487,6 +487,10 @@ impl Provider {
         ev.scope = Some(scope::join(&request.scope));
         // `sso`: answered from an existing session rather than a password just entered.
         ev.details = json!({"session_id": session.id, "sso": new_session.is_none()});
+        if let Some(mfa) = &pipeline.multifactor {
+            // Asked for by an Action; enforced once Custos has MFA.
+            ev.details["multifactor_requested"] = mfa.clone();
+        }
         tx.audit(&ev).await?;
         tx.commit().await?;
         let mut params = vec![("code".to_owned(), code)];

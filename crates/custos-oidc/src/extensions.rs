@@ -142,11 +142,7 @@ impl Provider {
                 if result.records.is_empty() {
                     return Ok::<(), StoreError>(());
                 }
-                let mut tx = store.begin().await?;
-                for r in &result.records {
-                    tx.audit(r).await?;
-                }
-                tx.commit().await
+                store.append_audits(result.records).await.map(|_| ())
             };
             if let Err(e) = written.await {
                 tracing::error!(trigger, error = %e, "an asynchronous trigger's records were not written");

@@ -240,11 +240,10 @@ impl Provider {
             .await
             .map_err(|e| Err(e.into()))?;
         if let custos_rules::Verdict::Deny { error, description } = &pipeline.verdict {
-            let mut tx = self.store.begin().await.map_err(|e| Err(e.into()))?;
-            for r in &pipeline.records {
-                tx.audit(r).await.map_err(|e| Err(e.into()))?;
-            }
-            tx.commit().await.map_err(|e| Err(e.into()))?;
+            self.store
+                .append_audits(pipeline.records.clone())
+                .await
+                .map_err(|e| Err(e.into()))?;
             return Err(fail(OAuthError::denied_by_script(
                 error,
                 description.clone(),
@@ -268,19 +267,12 @@ impl Provider {
         ev.audience = Some(api.identifier.clone());
         ev.scope = Some(scope::join(&scopes));
         // Durable before the response; concurrent requests share one commit.
-        if pipeline.records.is_empty() {
-            self.store
-                .append_audit(ev)
-                .await
-                .map_err(|e| Err(e.into()))?;
-        } else {
-            let mut tx = self.store.begin().await.map_err(|e| Err(e.into()))?;
-            for r in &pipeline.records {
-                tx.audit(r).await.map_err(|e| Err(e.into()))?;
-            }
-            tx.audit(&ev).await.map_err(|e| Err(e.into()))?;
-            tx.commit().await.map_err(|e| Err(e.into()))?;
-        }
+        let mut records = pipeline.records;
+        records.push(ev);
+        self.store
+            .append_audits(records)
+            .await
+            .map_err(|e| Err(e.into()))?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -764,6 +756,44 @@ impl Provider {
         let requested = scope::parse(req.scope.as_deref().unwrap_or_default())
             .ok_or_else(|| Err(OAuthError::invalid_scope("Malformed scope").into()))?;
         let api = self.user_api(req.audience.as_deref()).await.map_err(Err)?;
+        // Rules and `post-login` Actions run for this grant too, as in Auth0: a script cannot
+        // be sidestepped by asking for tokens without the login page.
+        let meta = RequestMeta {
+            ip: ip.clone(),
+            user_agent: ev.user_agent.clone().unwrap_or_default(),
+        };
+        let pipeline = self
+            .login_pipeline(crate::extensions::LoginFacts {
+                client,
+                user: &user,
+                protocol: "oauth2-password",
+                query: json!({"audience": req.audience, "scope": req.scope}),
+                scope: &requested,
+                audience: req.audience.as_deref(),
+                organization: None,
+                session_id: None,
+                meta: &meta,
+            })
+            .await
+            .map_err(Err)?;
+        if let custos_rules::Verdict::Deny { error, description } = &pipeline.verdict {
+            let mut records = pipeline.records.clone();
+            let mut failure = ev.clone();
+            failure.event_type = EventType::Fepft;
+            failure.description = description.clone();
+            failure.user_id = Some(user.user_id.clone());
+            failure.user_name = Some(user.email.clone());
+            failure.connection = Some(DB_CONNECTION.into());
+            failure.details = json!({"error": error, "reason": "denied_by_rule"});
+            records.push(failure);
+            self.store
+                .append_audits(records)
+                .await
+                .map_err(|e| Err(e.into()))?;
+            return Err(Ok(Audited(
+                OAuthError::denied_by_script(error, description.clone()).into(),
+            )));
+        }
         let now = self.now_ms();
         let grant = Grant {
             id: format!(
@@ -782,9 +812,12 @@ impl Provider {
             created_at: now,
             revoked: false,
             organization_id: None,
-            custom_claims: None,
+            custom_claims: crate::extensions::custom_claims(&pipeline),
         };
         let mut tx = self.store.begin().await.map_err(|e| Err(e.into()))?;
+        self.apply_pipeline(&mut tx, &user, &pipeline)
+            .await
+            .map_err(Err)?;
         let response = self
             .issue_for_grant(&mut tx, client, &user, api.as_ref(), &grant, None, true)
             .await

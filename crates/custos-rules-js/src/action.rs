@@ -12,6 +12,7 @@ use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Exception, Function, Object, Promise, Value};
 
 use crate::compile::{check, describe_value, load_function, ScriptError, Wrapping};
+use crate::directive::AllowList;
 use crate::host::{install_console, LogBuffer, Pin};
 use crate::sandbox::{Ended, Sandbox, Watch};
 
@@ -81,6 +82,7 @@ const MODULE: Wrapping = Wrapping {
 /// Syntax errors carry the line and column in the code as written. Code that escapes the
 /// module wrapper runs here under the default limits, in a throw-away runtime.
 pub fn compile_action_check(code: &str) -> Result<(), ScriptError> {
+    AllowList::parse(code).map_err(ScriptError::from)?;
     check(&MODULE, code).map_err(|error| match error {
         ScriptError::NotAFunction { .. } => {
             ScriptError::Load("the code does not load as a module".to_owned())
@@ -96,6 +98,9 @@ pub fn compile_action_check(code: &str) -> Result<(), ScriptError> {
 ///
 /// The handler may be sync or async. Only a handler that settles in time, without throwing or
 /// rejecting and without calling a deny, ends as [`ActionOutcome::Continue`].
+///
+/// Code that declares HTTPS hosts (`// @custos-allow-https …`, see [`AllowList`]) gets a
+/// `fetch` through the sandbox's network; a malformed declaration fails the execution.
 pub fn run_action(
     sandbox: &Sandbox,
     code: &str,
@@ -105,17 +110,28 @@ pub fn run_action(
 ) -> ActionExecution {
     let started = Instant::now();
     let logs = Rc::new(RefCell::new(LogBuffer::new(sandbox.limits().log_bytes)));
-    let outcome = match Trigger::from_id(trigger) {
-        None => ActionOutcome::Failed {
+    let outcome = match (Trigger::from_id(trigger), AllowList::parse(code)) {
+        (None, _) => ActionOutcome::Failed {
             error: format!(
                 "unknown trigger '{trigger}'; Actions run for {}",
                 ACTION_TRIGGERS.join(", ")
             ),
         },
-        Some(trigger) => {
+        (_, Err(error)) => ActionOutcome::Failed {
+            error: error.to_string(),
+        },
+        (Some(trigger), Ok(allowed)) => {
             let recorder = Rc::new(RefCell::new(Recorder::new(cache)));
-            let ended = sandbox
-                .execute(|ctx, watch| run_in(&ctx, code, trigger, event, &recorder, &logs, watch));
+            let ended = sandbox.execute(|ctx, watch| {
+                let host = Host {
+                    recorder: &recorder,
+                    logs: &logs,
+                    allowed: &allowed,
+                    sandbox,
+                    watch,
+                };
+                run_in(&ctx, code, trigger, event, &host)
+            });
             let recorded = std::mem::take(&mut *recorder.borrow_mut());
             decide(ended, recorded)
         }
@@ -153,6 +169,15 @@ fn decide(
     }
 }
 
+/// What the host gives one execution of an Action.
+struct Host<'a> {
+    recorder: &'a Rc<RefCell<Recorder>>,
+    logs: &'a Rc<RefCell<LogBuffer>>,
+    allowed: &'a AllowList,
+    sandbox: &'a Sandbox,
+    watch: &'a Watch,
+}
+
 /// Loads the module and runs its handler in the fresh context until the handler's promise has
 /// settled and the jobs it queued have run.
 fn run_in<'js>(
@@ -160,10 +185,15 @@ fn run_in<'js>(
     code: &str,
     trigger: Trigger,
     event: &serde_json::Value,
-    recorder: &Rc<RefCell<Recorder>>,
-    logs: &Rc<RefCell<LogBuffer>>,
-    watch: &Watch,
+    host: &Host<'_>,
 ) -> Result<(), String> {
+    let Host {
+        recorder,
+        logs,
+        allowed,
+        sandbox,
+        watch,
+    } = *host;
     let fail = |error: rquickjs::Error| -> String {
         if error.is_exception() {
             describe_value(ctx, ctx.catch())
@@ -173,6 +203,7 @@ fn run_in<'js>(
     };
     // Everything the module may rely on is in place before its first line runs.
     install_console(ctx, logs, watch).map_err(fail)?;
+    crate::fetch::install(ctx, allowed, sandbox.network(), watch).map_err(fail)?;
     let promise_class: Object = ctx.globals().get("Promise").map_err(fail)?;
     let resolve: Function = promise_class.get("resolve").map_err(fail)?;
     let (api_pin, _unpin) = Pin::new();

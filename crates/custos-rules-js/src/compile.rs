@@ -27,6 +27,18 @@ pub enum ScriptError {
     Engine(String),
 }
 
+/// A malformed `// @custos-allow-https` line is rejected at save time like a syntax error,
+/// with its position.
+impl From<crate::DirectiveError> for ScriptError {
+    fn from(error: crate::DirectiveError) -> Self {
+        Self::Syntax {
+            message: format!("{}: {}", crate::DIRECTIVE, error.message),
+            line: error.line,
+            column: error.column,
+        }
+    }
+}
+
 /// How a customer's script is wrapped before the engine evaluates it. The prefix must not
 /// contain a newline, so lines in errors stay the lines the customer wrote.
 pub(crate) struct Wrapping {
@@ -44,12 +56,14 @@ pub(crate) const RULE: Wrapping = Wrapping {
     file: "rule.js",
 };
 
-/// Checks that `script` parses and evaluates to a function, without calling it.
+/// Checks that `script` parses and evaluates to a function, without calling it, and that its
+/// `// @custos-allow-https` lines, if any, are well-formed.
 ///
 /// Evaluating the function expression runs none of its body. A script that closes the
 /// expression early and runs code of its own does so here under the default limits, in a
 /// throw-away runtime.
 pub fn compile_check(script: &str) -> Result<(), ScriptError> {
+    crate::AllowList::parse(script)?;
     check(&RULE, script)
 }
 

@@ -2,31 +2,64 @@
 //! thread (QuickJS runtimes are single-threaded) reused across executions.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Duration;
 
-use custos_rules::{ActionEnd, Effects, Engine, RuleEnd, Run, SyntaxError};
+use custos_rules::{ActionEnd, Effects, Engine, Network, RuleEnd, Run, SyntaxError};
 use serde_json::{Map, Value};
 
 use crate::{Limits, RuleOutcome, Sandbox, ScriptError};
 
 thread_local! {
-    /// This thread's sandboxes, one per set of limits (a process may run engines with
-    /// different limits, as the tests do).
-    static SANDBOXES: RefCell<Vec<(Limits, Sandbox)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's sandboxes, one per set of limits and network (a process may run engines
+    /// with different limits, as the tests do).
+    static SANDBOXES: RefCell<Vec<Sandbox>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The QuickJS engine for Rules and Actions.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct JsEngine {
     limits: Limits,
+    network: Option<Arc<dyn Network>>,
+}
+
+impl std::fmt::Debug for JsEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsEngine")
+            .field("limits", &self.limits)
+            .field("network", &self.network.is_some())
+            .finish()
+    }
 }
 
 impl JsEngine {
+    /// An engine whose scripts have no network: a script that declares HTTPS hosts gets a
+    /// `fetch` that always rejects.
     pub fn new(limits: Limits) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            network: None,
+        }
     }
 
-    /// Runs `f` with this thread's sandbox for these limits, creating it on first use.
+    /// This engine, with `network` for the scripts that declare HTTPS hosts
+    /// (`// @custos-allow-https …`); the others still get no `fetch` at all.
+    pub fn with_network(mut self, network: Arc<dyn Network>) -> Self {
+        self.network = Some(network);
+        self
+    }
+
+    /// Whether `sandbox` was made for this engine: the same limits and the same network.
+    fn fits(&self, sandbox: &Sandbox) -> bool {
+        let same_network = match (sandbox.network(), &self.network) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        *sandbox.limits() == self.limits && same_network
+    }
+
+    /// Runs `f` with this thread's sandbox for this engine, creating it on first use.
     fn with_sandbox<T>(
         &self,
         f: impl FnOnce(&Sandbox) -> T,
@@ -34,17 +67,21 @@ impl JsEngine {
     ) -> T {
         SANDBOXES.with(|cell| {
             let mut sandboxes = cell.borrow_mut();
-            let index = match sandboxes.iter().position(|(l, _)| *l == self.limits) {
+            let index = match sandboxes.iter().position(|s| self.fits(s)) {
                 Some(i) => i,
                 None => match Sandbox::new(self.limits.clone()) {
                     Ok(s) => {
-                        sandboxes.push((self.limits.clone(), s));
+                        let s = match &self.network {
+                            Some(network) => s.with_network(Arc::clone(network)),
+                            None => s,
+                        };
+                        sandboxes.push(s);
                         sandboxes.len() - 1
                     }
                     Err(e) => return failed(e.to_string()),
                 },
             };
-            f(&sandboxes[index].1)
+            f(&sandboxes[index])
         })
     }
 }

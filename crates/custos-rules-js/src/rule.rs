@@ -9,6 +9,7 @@ use rquickjs::function::Opt;
 use rquickjs::{Ctx, Exception, FromJs, Function, Object, Value};
 
 use crate::compile::{describe_value, load_function, ScriptError, RULE};
+use crate::directive::AllowList;
 use crate::host::{install_console, recover, to_text, LogBuffer, Pin};
 use crate::sandbox::{Ended, Sandbox, Watch};
 
@@ -64,6 +65,9 @@ enum Reply {
 /// The script must be `function (user, context, callback) { … }`; it may call back
 /// synchronously or from a promise. Anything but a timely `callback(null, user, context)`
 /// with JSON values ends as a denial of some kind.
+///
+/// A script that declares HTTPS hosts (`// @custos-allow-https …`, see [`AllowList`]) gets a
+/// `fetch` through the sandbox's network; a malformed declaration fails the execution.
 pub fn run_rule(
     sandbox: &Sandbox,
     script: &str,
@@ -74,15 +78,27 @@ pub fn run_rule(
     let started = Instant::now();
     let logs = Rc::new(RefCell::new(LogBuffer::new(sandbox.limits().log_bytes)));
     let reply: Rc<RefCell<Option<Reply>>> = Rc::new(RefCell::new(None));
+    let allowed = match AllowList::parse(script) {
+        Ok(allowed) => allowed,
+        Err(error) => {
+            return Execution {
+                outcome: RuleOutcome::Failed {
+                    error: error.to_string(),
+                },
+                logs: String::new(),
+                duration: started.elapsed(),
+            }
+        }
+    };
     let ended = sandbox.execute(|ctx, watch| {
-        run_in(
-            &ctx,
-            script,
-            [user, context, configuration],
-            &logs,
-            &reply,
+        let host = Host {
+            logs: &logs,
+            reply: &reply,
+            allowed: &allowed,
+            sandbox,
             watch,
-        )
+        };
+        run_in(&ctx, script, [user, context, configuration], &host)
     });
     let outcome = match ended {
         Err(error) => RuleOutcome::Failed {
@@ -105,15 +121,29 @@ pub fn run_rule(
     }
 }
 
+/// What the host gives one execution of a rule.
+struct Host<'a> {
+    logs: &'a Rc<RefCell<LogBuffer>>,
+    reply: &'a Rc<RefCell<Option<Reply>>>,
+    allowed: &'a AllowList,
+    sandbox: &'a Sandbox,
+    watch: &'a Watch,
+}
+
 /// Runs the rule inside the fresh context until it calls back or has nothing left to do.
 fn run_in<'js>(
     ctx: &Ctx<'js>,
     script: &str,
     [user, context, configuration]: [&serde_json::Value; 3],
-    logs: &Rc<RefCell<LogBuffer>>,
-    reply: &Rc<RefCell<Option<Reply>>>,
-    watch: &Watch,
+    host: &Host<'_>,
 ) -> Result<(), String> {
+    let Host {
+        logs,
+        reply,
+        allowed,
+        sandbox,
+        watch,
+    } = *host;
     let fail = |error: rquickjs::Error| -> String {
         if error.is_exception() {
             describe_value(ctx, ctx.catch())
@@ -124,6 +154,7 @@ fn run_in<'js>(
     // Everything the script may rely on is in place before its first line runs, so it cannot
     // swap out what `callback` uses; `callback` itself is a native function.
     install_console(ctx, logs, watch).map_err(fail)?;
+    crate::fetch::install(ctx, allowed, sandbox.network(), watch).map_err(fail)?;
     let (prototype, _unpin) = Pin::new();
     let unauthorized = unauthorized_error(ctx, &prototype).map_err(fail)?;
     ctx.globals()
@@ -147,6 +178,22 @@ fn run_in<'js>(
     // A rule may call back from a promise: run queued jobs until it has, or until there is
     // nothing left to run. Each job is also bounded by the interrupt handler.
     while reply.borrow().is_none() && !watch.passed() && ctx.execute_pending_job() {}
+    // An async rule that threw (a `fetch` that was refused, say) never calls back: say why.
+    if reply.borrow().is_none() {
+        if let Some(reason) = watch.unhandled_rejection(ctx) {
+            let reason = if reason.is_undefined() {
+                "unhandled promise rejection".to_owned()
+            } else {
+                format!(
+                    "unhandled promise rejection: {}",
+                    describe_value(ctx, reason)
+                )
+            };
+            return Err(format!(
+                "the rule finished without calling callback ({reason})"
+            ));
+        }
+    }
     Ok(())
 }
 

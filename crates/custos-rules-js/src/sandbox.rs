@@ -3,8 +3,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use custos_rules::Network;
 use rquickjs::context::intrinsic;
 use rquickjs::{Context, Ctx, Persistent, Runtime, Value};
 
@@ -99,6 +101,14 @@ impl Watch {
         self.watchdog.fired.get() || Instant::now() >= self.at
     }
 
+    /// The time left before the deadline; zero once it has passed.
+    pub(crate) fn remaining(&self) -> Duration {
+        if self.watchdog.fired.get() {
+            return Duration::ZERO;
+        }
+        self.at.saturating_duration_since(Instant::now())
+    }
+
     /// The reason of a promise rejected during this execution that still has no handler
     /// (`undefined` if there were too many to keep), as Node.js would report it.
     pub(crate) fn unhandled_rejection<'js>(&self, ctx: &Ctx<'js>) -> Option<Value<'js>> {
@@ -127,6 +137,8 @@ pub struct Sandbox {
     /// A fresh context made ahead of time by [`Sandbox::prepare`]. No script has run in it;
     /// the next execution takes it, and no context is ever used twice.
     ready: RefCell<Option<Context>>,
+    /// What `fetch` uses, for scripts that declare HTTPS hosts; none means no network.
+    network: Option<Arc<dyn Network>>,
 }
 
 impl Drop for Sandbox {
@@ -142,6 +154,7 @@ impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sandbox")
             .field("limits", &self.limits)
+            .field("network", &self.network.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -177,12 +190,25 @@ impl Sandbox {
             runtime: RefCell::new(runtime),
             watchdog,
             ready: RefCell::new(None),
+            network: None,
         })
+    }
+
+    /// This sandbox, giving scripts that declare HTTPS hosts (`// @custos-allow-https …`)
+    /// a `fetch` through `network`. Without it, such scripts get a `fetch` that always rejects.
+    pub fn with_network(mut self, network: Arc<dyn Network>) -> Self {
+        self.network = Some(network);
+        self
     }
 
     /// The limits this sandbox applies.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The network scripts may use, if any.
+    pub fn network(&self) -> Option<&Arc<dyn Network>> {
+        self.network.as_ref()
     }
 
     /// Bytes the engine holds right now (its heap, as QuickJS counts it, including a context

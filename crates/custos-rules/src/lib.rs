@@ -9,13 +9,19 @@
 //! caller writes them in the transaction of the login or the decision they belong to.
 //!
 //! Fail closed: an execution that errs, times out, or returns something unusable denies.
+//!
+//! Scripts reach the network only through a [`Network`] the binary hands to the engine, and
+//! only for HTTPS hosts the script itself declares; [`HttpsNetwork`] is the one the server
+//! uses.
 
+mod network;
 mod pipeline;
 
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub use network::{HttpsNetwork, MAX_REQUEST_BODY, MAX_RESPONSE_BODY};
 pub use pipeline::{
     action_secret_context, claim_allowed, rules_config_context, user_profile, CheckInput, Evidence,
     Extensions, LoginInput, PipelineResult, Verdict,
@@ -87,6 +93,71 @@ pub struct Run<E> {
     /// `console.log` output, size-capped by the engine.
     pub logs: String,
     pub duration: Duration,
+}
+
+/// A request a script makes with `fetch`.
+///
+/// `Debug` shows header names and the body's size, never header values or the body: they may
+/// carry credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Upper-case, as the script wrote it (`GET`, `POST`, …).
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+/// The response to an [`HttpRequest`]: the status, the headers (names lower-case) and the
+/// body as text (invalid UTF-8 replaced). `Debug` leaves out header values and the body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Header names only, for `Debug`.
+struct Names<'a>(&'a [(String, String)]);
+
+impl std::fmt::Debug for Names<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &Names(&self.headers))
+            .field("body_bytes", &self.body.as_ref().map(String::len))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &Names(&self.headers))
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// The network as scripts see it, engine-free. The engine checks a request against the
+/// script's declared hosts and its own limits first; an implementation applies its own policy
+/// on top (scheme, sizes, redirects).
+pub trait Network: Send + Sync + 'static {
+    /// Sends `request` and reads the whole response, within `timeout` for the whole exchange.
+    /// Blocking: it is called from the script's (blocking) thread, never from an async
+    /// worker. The error is a sentence for the script's rejection and the audit record; it
+    /// never contains a header value or a body.
+    fn fetch(&self, request: &HttpRequest, timeout: Duration) -> Result<HttpResponse, String>;
 }
 
 /// A script engine. Its `run_*` methods block (they run the script to its end or its time

@@ -492,6 +492,11 @@ impl Extensions {
                 StepEnd::Rule { rule, run } => {
                     let (outcome, extra) = match &run.end {
                         RuleEnd::Continue { context, .. } => {
+                            // A Rule asks for MFA by setting `context.multifactor`.
+                            if let Some(mfa) = context.get("multifactor").filter(|m| m.is_object())
+                            {
+                                result.multifactor = Some(mfa.clone());
+                            }
                             let dropped =
                                 take_claims(context.get("idToken"), &mut result.id_token_claims)
                                     .into_iter()
@@ -531,6 +536,8 @@ impl Extensions {
                     let mut d = json!({
                         "rule_id": rule.id, "name": rule.name, "version": rule.updated_at,
                         "order": rule.order,
+                        // The same digest the rule's management records carry.
+                        "script_sha256": custos_crypto::b64url(custos_crypto::sha256(&rule.script)),
                     });
                     merge(&mut d, extra);
                     merge(
@@ -544,7 +551,11 @@ impl Extensions {
                         ActionEnd::Continue(effects) => {
                             let dropped = apply_effects(effects, &mut result);
                             self.apply_cache(&action.action_id, effects, now);
-                            ("continued", json!({"dropped_claims": dropped}))
+                            // `api.multifactor.enable` is recorded for the MFA work.
+                            (
+                                "continued",
+                                json!({"dropped_claims": dropped, "multifactor": effects.multifactor}),
+                            )
                         }
                         ActionEnd::Denied {
                             reason,

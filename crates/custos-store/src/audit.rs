@@ -119,7 +119,9 @@ impl Tx {
     }
 }
 
-type Job = (AuditEvent, oneshot::Sender<Result<i64>>);
+/// Events written together (in one batch transaction, so all or none) and where to report
+/// the sequence number of the last.
+type Job = (Vec<AuditEvent>, oneshot::Sender<Result<i64>>);
 
 /// Batches concurrent stand-alone audit events into one transaction (group commit): under load
 /// one fsync covers many events, and each caller still returns only after its event is durable.
@@ -151,7 +153,12 @@ impl AuditWriter {
             });
             let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let (events, replies): (Vec<AuditEvent>, Vec<_>) = batch.drain(..).unzip();
+                let mut events: Vec<AuditEvent> = Vec::with_capacity(batch.len());
+                let mut replies = Vec::with_capacity(batch.len());
+                for (group, reply) in batch.drain(..) {
+                    events.extend(group);
+                    replies.push((reply, events.len()));
+                }
                 let result = match &mut fast {
                     Some(conn) => write_batch_fast(&pool, conn.clone(), events).await,
                     None => write_batch(&pool, dialect, &events).await,
@@ -159,14 +166,15 @@ impl AuditWriter {
                 match result {
                     Ok(last) => {
                         appended.send_replace(last);
-                        let first = last - replies.len() as i64 + 1;
-                        for (i, reply) in replies.into_iter().enumerate() {
-                            let _ = reply.send(Ok(first + i as i64));
+                        let total = replies.last().map_or(0, |(_, end)| *end) as i64;
+                        let before = last - total;
+                        for (reply, end) in replies {
+                            let _ = reply.send(Ok(before + end as i64));
                         }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "audit batch failed");
-                        for reply in replies {
+                        for (reply, _) in replies {
                             let _ =
                                 reply.send(Err(StoreError::Backend("audit write failed".into())));
                         }
@@ -181,6 +189,14 @@ impl AuditWriter {
     }
 
     pub(crate) async fn append(&self, event: AuditEvent) -> Result<i64> {
+        self.append_all(vec![event]).await
+    }
+
+    /// Appends `events` atomically (one batch transaction); the sequence number of the last.
+    pub(crate) async fn append_all(&self, events: Vec<AuditEvent>) -> Result<i64> {
+        if events.is_empty() {
+            return Err(StoreError::Backend("no audit records to append".into()));
+        }
         let sender = self
             .sender
             .lock()
@@ -189,7 +205,7 @@ impl AuditWriter {
             .ok_or_else(|| StoreError::Backend("audit writer stopped".into()))?;
         let (reply, wait) = oneshot::channel();
         sender
-            .send((event, reply))
+            .send((events, reply))
             .await
             .map_err(|_| StoreError::Backend("audit writer stopped".into()))?;
         wait.await

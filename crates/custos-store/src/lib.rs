@@ -216,6 +216,16 @@ impl Store {
         self.audit.append(event).await
     }
 
+    /// Appends records that belong together (a decision and the script runs behind it) through
+    /// the same group commit: all are written, in order, or none. Returns the last one's
+    /// sequence number.
+    pub async fn append_audits(
+        &self,
+        events: Vec<custos_domain::audit::AuditEvent>,
+    ) -> Result<i64> {
+        self.audit.append_all(events).await
+    }
+
     /// Closes the pools after the audit writer has drained.
     pub async fn close(&self) {
         self.audit.shutdown().await;

@@ -82,6 +82,10 @@ pub async fn boot(settings: &Settings, issuer: &str) -> anyhow::Result<Booted> {
     let store = Store::connect(&settings.database_url)
         .await
         .with_context(|| "opening the database")?;
+    // Scripts reach only the HTTPS hosts they declare (`// @custos-allow-https …`).
+    let network = custos_rules::HttpsNetwork::new(None)
+        .map_err(anyhow::Error::msg)
+        .context("starting the scripts' network client")?;
     let provider = Provider::new(
         store,
         Arc::new(SystemClock),
@@ -96,15 +100,16 @@ pub async fn boot(settings: &Settings, issuer: &str) -> anyhow::Result<Booted> {
     )
     .await
     .context("starting the identity provider")?
-    .with_engine(Arc::new(custos_rules_js::JsEngine::new(
-        custos_rules_js::Limits {
+    .with_engine(Arc::new(
+        custos_rules_js::JsEngine::new(custos_rules_js::Limits {
             time: std::time::Duration::from_millis(settings.script_timeout_ms),
             memory: usize::try_from(settings.script_memory_mb)
                 .unwrap_or(32)
                 .saturating_mul(1024 * 1024),
             ..Default::default()
-        },
-    )));
+        })
+        .with_network(Arc::new(network)),
+    ));
     let mut generated_bootstrap = None;
     match &settings.bootstrap_client {
         Some((id, secret)) => {

@@ -56,7 +56,11 @@ pub fn run(
     if !event.is_object() {
         bail!("the event must be a JSON object");
     }
-    let engine = custos_rules_js::JsEngine::new(limits);
+    let network = custos_rules::HttpsNetwork::new(None)
+        .map_err(|e| anyhow::anyhow!("starting the HTTPS client: {e}"))?;
+    // A script reaches only the hosts it declares (`// @custos-allow-https host`), as on the
+    // server.
+    let engine = custos_rules_js::JsEngine::new(limits).with_network(std::sync::Arc::new(network));
     if let Err(e) = engine.check_action(&code) {
         bail!("{}: {}", file.display(), e.message);
     }

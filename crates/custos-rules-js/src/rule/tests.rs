@@ -204,7 +204,9 @@ fn denials_and_failures() {
         ),
         (
             "function (u, c, cb) { Promise.reject(new Error('lost')); }",
-            RuleOutcome::Failed { error: "the rule finished without calling callback".into() },
+            RuleOutcome::Failed {
+                error: "the rule finished without calling callback (unhandled promise rejection: Error: lost)".into(),
+            },
         ),
     ];
     for (script, expected) in cases {

@@ -15,6 +15,7 @@ mod orgs;
 mod rbac;
 mod rules;
 mod rules_api;
+mod rules_network;
 mod sdk;
 mod streams;
 mod support;

@@ -49,6 +49,7 @@ const CLAIMS_ACTION: &str = r#"exports.onExecutePostLogin = async (event, api) =
   api.idToken.setCustomClaim('sub', 'someone-else');
   api.idToken.setCustomClaim(ns + 'region', event.secrets.REGION);
   api.user.setAppMetadata('last_enriched_client', event.client.client_id);
+  api.multifactor.enable('any', { allowRememberBrowser: false });
 };"#;
 
 fn jwt_claims(token: &str) -> R<Value> {
@@ -203,6 +204,7 @@ async fn the_seed_rule_runs_as_written_in_both_pipelines() -> TestResult {
     assert_eq!(login_run["details"]["message"], SEED_MESSAGE);
     assert_eq!(login_run["user_id"], doctor.as_str());
     assert!(login_run["details"]["duration_us"].is_u64());
+    assert!(login_run["details"]["script_sha256"].is_string());
 
     // Access-check pipeline: `context.request.body` is the check's body.
     let d = check(&app, json!({"user_id": doctor, "path": RECORDS_PATH})).await?;
@@ -310,6 +312,33 @@ async fn actions_gate_logins_on_hipaa_training_enrich_tokens_and_decide_checks()
         .iter()
         .any(|l| l["details"]["action_id"] == enrich.as_str()));
 
+    // The password grant runs the same pipeline: no way around the gate.
+    let backend = app
+        .create_client(
+            json!({"name": "Back office", "app_type": "regular_web", "grant_types": ["password"]}),
+        )
+        .await?;
+    let backend_id = backend["client_id"].as_str().ok_or("client")?.to_owned();
+    let backend_secret = backend["client_secret"]
+        .as_str()
+        .ok_or("secret")?
+        .to_owned();
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", backend_id.as_str()),
+        ("client_secret", backend_secret.as_str()),
+        ("username", "house@clinic.test"),
+        ("password", PASSWORD),
+        ("scope", "openid"),
+    ];
+    let (s, e) = app.token_form(&form).await?;
+    assert_eq!(s, 403, "{e}");
+    assert_eq!(e["error"], "access_denied");
+    assert_eq!(
+        e["error_description"],
+        "HIPAA training required before access to PHI."
+    );
+
     // Training completed: the login goes through, with the claims.
     let (s, _) = app
         .api(
@@ -341,6 +370,10 @@ async fn actions_gate_logins_on_hipaa_training_enrich_tokens_and_decide_checks()
         u["app_metadata"]["hipaa_training_completed_at"],
         "2026-11-01T09:00:00Z"
     );
+    let (s, t) = app.token_form(&form).await?;
+    assert_eq!(s, 200, "{t}");
+    let id = jwt_claims(t["id_token"].as_str().ok_or("id token")?)?;
+    assert_eq!(id["https://clinic.example/department"], "cardiology");
     // Refreshed tokens keep the login's claims.
     let refresh = tokens["refresh_token"].as_str().ok_or("refresh token")?;
     let (s, refreshed) = app
@@ -365,6 +398,14 @@ async fn actions_gate_logins_on_hipaa_training_enrich_tokens_and_decide_checks()
         .ok_or("no record of the claims action")?;
     assert_eq!(enriched["details"]["outcome"], "continued");
     assert_eq!(enriched["details"]["dropped_claims"], json!(["sub"]));
+    assert_eq!(enriched["details"]["multifactor"]["provider"], "any");
+    let logins = app.logs_of_type("s").await?;
+    assert!(
+        logins
+            .iter()
+            .any(|l| l["details"]["multifactor_requested"]["provider"] == "any"),
+        "{logins:?}"
+    );
 
     // The Actions equivalent of the seed rule decides checks.
     let d = check(&app, json!({"user_id": doctor, "path": RECORDS_PATH})).await?;

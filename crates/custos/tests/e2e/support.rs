@@ -2,7 +2,7 @@
 //! PostgreSQL schema when `CUSTOS_TEST_DATABASE_URL` is a postgres URL), a movable clock, and
 //! an HTTP client that behaves like a browser (cookies, no automatic redirects).
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use custos_crypto::seal::MasterKey;
@@ -40,6 +40,10 @@ pub struct TestApp {
     /// With TLS, the test CA's certificate as a PEM file, for clients in other processes
     /// (`NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`).
     pub ca_file: Option<std::path::PathBuf>,
+    /// The certificate and key this app's test CA signed for `localhost` and `127.0.0.1`. The
+    /// CA is made for every app: scripts' `fetch` trusts it besides the default roots.
+    cert_pem: String,
+    key_pem: String,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -104,6 +108,8 @@ impl TestApp {
         let base = format!("{scheme}://{}/", listener.local_addr()?);
         let clock = Arc::new(FakeClock(AtomicI64::new(SystemClock.now_ms())));
         let master = Arc::new(MasterKey::from_text(&MasterKey::generate_text()?)?);
+        let (ca_pem, cert_pem, key_pem) = test_ca()?;
+        let network = custos_rules::HttpsNetwork::new(Some(&ca_pem))?;
         let provider = Arc::new(
             Provider::new(
                 store,
@@ -115,12 +121,13 @@ impl TestApp {
                 },
             )
             .await?
-            .with_engine(Arc::new(custos_rules_js::JsEngine::new(
-                custos_rules_js::Limits {
+            .with_engine(Arc::new(
+                custos_rules_js::JsEngine::new(custos_rules_js::Limits {
                     time: script_time,
                     ..Default::default()
-                },
-            ))),
+                })
+                .with_network(Arc::new(network)),
+            )),
         );
         let bootstrap = (
             "bootstrap-client".to_owned(),
@@ -151,7 +158,6 @@ impl TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let router = custos_server::router(provider.clone(), trail.clone());
         let (http, ca_file) = if tls {
-            let (ca_pem, cert_pem, key_pem) = test_ca()?;
             let ca_file = dir.path().join("test-ca.pem");
             std::fs::write(&ca_file, &ca_pem)?;
             serve_tls(listener, router, &cert_pem, &key_pem, rx)?;
@@ -175,6 +181,8 @@ impl TestApp {
             db_url,
             http,
             ca_file,
+            cert_pem,
+            key_pem,
             _dir: dir,
             shutdown: Some(tx),
         };
@@ -290,6 +298,63 @@ impl TestApp {
         )
         .await?;
         Ok(report.finding)
+    }
+}
+
+/// A local HTTPS server answering every request with one JSON body, with a certificate from
+/// the app's test CA (so scripts' `fetch` trusts it). Stops when dropped.
+pub struct HttpsJsonServer {
+    /// `localhost:<port>`, as a script declares and fetches it.
+    pub host: String,
+    /// Requests answered so far.
+    pub hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HttpsJsonServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestApp {
+    /// Starts an [`HttpsJsonServer`] answering `200` with `body` (`application/json`).
+    pub async fn https_json_server(&self, body: &str) -> R<HttpsJsonServer> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let acceptor = tls_acceptor(&self.cert_pem, &self.key_pem)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let host = format!("localhost:{}", listener.local_addr()?.port());
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let response = response.clone();
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    // The request's head is enough: the answer does not depend on it.
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 2048];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        Ok(HttpsJsonServer { host, hits, task })
     }
 }
 
