@@ -79,15 +79,6 @@ impl Store {
         user(&row)
     }
 
-    /// Whether the user exists and, if so, is blocked: `None` when there is no such user.
-    pub async fn user_blocked(&self, user_id: &str) -> Result<Option<bool>> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT blocked FROM users WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.map(|(b,)| b != 0))
-    }
-
     pub async fn find_user_by_email(&self, email: &str) -> Result<User> {
         let row = sqlx::query("SELECT * FROM users WHERE email = $1")
             .bind(email)
