@@ -14,25 +14,10 @@ use std::time::{Duration, Instant};
 use custos_rules_js::{run_action, run_rule, Limits, Sandbox};
 use serde_json::{json, Map, Value};
 
-const SEED_RULE: &str = r#"function (user, context, callback) {
-  if (user.app_metadata && user.app_metadata.roles && user.app_metadata.roles.includes('doctor') && context.request.body && context.request.body.path === '/api/v1/patients/records') {
-    return callback(null, user, context);
-  } else if (user.app_metadata && user.app_metadata.roles && user.app_metadata.roles.includes('patient') && context.request.body && context.request.body.path === '/api/v1/patients/records') {
-    return callback(null, user, context);
-  } else {
-    return callback(new UnauthorizedError('Access denied. You do not have the required permissions.'));
-  }
-}"#;
+const SEED_RULE: &str = include_str!("../fixtures/seed-rule.js");
 
 /// The seed Rule's decision as an Action on Custos' `access-check` trigger.
-const SEED_ACTION: &str = r#"exports.onExecuteAccessCheck = async (event, api) => {
-  const roles = (event.user.app_metadata && event.user.app_metadata.roles) || [];
-  const body = event.request.body;
-  if (body && body.path === '/api/v1/patients/records' && (roles.includes('doctor') || roles.includes('patient'))) {
-    return;
-  }
-  api.access.deny('Access denied. You do not have the required permissions.');
-};"#;
+const SEED_ACTION: &str = include_str!("../fixtures/seed-action.js");
 
 /// A row of the table: its name, what runs between executions, one execution.
 type Case<'a> = (&'a str, Option<&'a dyn Fn()>, &'a dyn Fn() -> bool);

@@ -21,14 +21,7 @@ use api::{Recorder, Trigger};
 
 /// The trigger ids [`run_action`] accepts, as Auth0 names them (`access-check` is Custos' own:
 /// its authorization decision API runs it).
-pub const ACTION_TRIGGERS: [&str; 6] = [
-    "post-login",
-    "credentials-exchange",
-    "pre-user-registration",
-    "post-user-registration",
-    "post-change-password",
-    "access-check",
-];
+pub const ACTION_TRIGGERS: &[&str] = custos_rules::TRIGGERS;
 
 /// What an Action decided.
 #[derive(Debug, Clone, PartialEq)]

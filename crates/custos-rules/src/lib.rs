@@ -19,6 +19,7 @@ mod pipeline;
 
 use std::time::Duration;
 
+pub use custos_domain::extensibility::TRIGGERS;
 use serde_json::{Map, Value};
 
 pub use network::{HttpsNetwork, MAX_REQUEST_BODY, MAX_RESPONSE_BODY};

@@ -188,6 +188,14 @@ struct Loaded {
     triggers: HashMap<String, Arc<[BoundAction]>>,
 }
 
+impl Loaded {
+    /// Whether any script runs for `trigger` (Rules run for `post-login` and `access-check`).
+    fn runs_anything(&self, trigger: &str) -> bool {
+        let rules = matches!(trigger, "post-login" | "access-check") && !self.rules.is_empty();
+        rules || self.triggers.contains_key(trigger)
+    }
+}
+
 /// Customers' code and the engine that runs it: the server's one entry point to Rules and
 /// Actions.
 pub struct Extensions {
@@ -243,9 +251,7 @@ impl Extensions {
     /// Whether any script would run for `trigger` (Rules run for `post-login` and
     /// `access-check`).
     pub async fn active(&self, trigger: &str) -> Result<bool, StoreError> {
-        let loaded = self.loaded().await?;
-        let rules = matches!(trigger, "post-login" | "access-check") && !loaded.rules.is_empty();
-        Ok(rules || loaded.triggers.contains_key(trigger))
+        Ok(self.loaded().await?.runs_anything(trigger))
     }
 
     /// The scripts in force: reread when this node changed them, or after [`RELOAD_AFTER`].
@@ -315,8 +321,7 @@ impl Extensions {
         now: Millis,
     ) -> Result<PipelineResult, StoreError> {
         let loaded = self.loaded().await?;
-        let actions = loaded.triggers.get("post-login").cloned();
-        if loaded.rules.is_empty() && actions.is_none() {
+        if !loaded.runs_anything("post-login") {
             return Ok(PipelineResult::allow());
         }
         let user = user_profile(&input.user);
@@ -355,16 +360,17 @@ impl Extensions {
             "resource_server": input.audience.as_ref().map(|a| json!({"identifier": a})),
             "tenant": {"id": "custos"},
         });
-        let base = Evidence {
-            trigger: "post-login",
-            user_id: Some(input.user.user_id.clone()),
-            user_name: Some(input.user.email.clone()),
-            client_id: input.client_id.clone(),
-            client_name: input.client_name.clone(),
-            ip: input.ip.clone(),
-            user_agent: input.user_agent.clone(),
-            organization_id: org_id(&input.organization),
-        };
+        let base = Evidence::of_user(
+            "post-login",
+            &input.user,
+            [
+                &input.client_id,
+                &input.client_name,
+                &input.ip,
+                &input.user_agent,
+            ],
+            &input.organization,
+        );
         self.run(&loaded, "post-login", user, context, event, base, now)
             .await
     }
@@ -377,8 +383,7 @@ impl Extensions {
         now: Millis,
     ) -> Result<PipelineResult, StoreError> {
         let loaded = self.loaded().await?;
-        let actions = loaded.triggers.get("access-check").cloned();
-        if loaded.rules.is_empty() && actions.is_none() {
+        if !loaded.runs_anything("access-check") {
             return Ok(PipelineResult::allow());
         }
         let user = user_profile(&input.user);
@@ -406,16 +411,17 @@ impl Extensions {
             "transaction": {"protocol": "custos-access-check"},
             "tenant": {"id": "custos"},
         });
-        let base = Evidence {
-            trigger: "access-check",
-            user_id: Some(input.user.user_id.clone()),
-            user_name: Some(input.user.email.clone()),
-            client_id: input.client_id.clone(),
-            client_name: input.client_name.clone(),
-            ip: input.ip.clone(),
-            user_agent: input.user_agent.clone(),
-            organization_id: org_id(&input.organization),
-        };
+        let base = Evidence::of_user(
+            "access-check",
+            &input.user,
+            [
+                &input.client_id,
+                &input.client_name,
+                &input.ip,
+                &input.user_agent,
+            ],
+            &input.organization,
+        );
         self.run(&loaded, "access-check", user, context, event, base, now)
             .await
     }
@@ -745,6 +751,25 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// About `user`, for a request by `client_id`, `client_name`, from `ip` with `user_agent`.
+    fn of_user(
+        trigger: &'static str,
+        user: &User,
+        [client_id, client_name, ip, user_agent]: [&String; 4],
+        organization: &Option<Value>,
+    ) -> Self {
+        Self {
+            trigger,
+            user_id: Some(user.user_id.clone()),
+            user_name: Some(user.email.clone()),
+            client_id: client_id.clone(),
+            client_name: client_name.clone(),
+            ip: ip.clone(),
+            user_agent: user_agent.clone(),
+            organization_id: org_id(organization),
+        }
+    }
+
     fn record(&self, outcome: &str, mut details: Value, now: Millis) -> AuditEvent {
         let t = match outcome {
             "continued" | "denied" => EventType::RuleExecuted,

@@ -719,7 +719,7 @@ fn the_sandbox_recovers_after_hostile_actions() {
 
 #[test]
 fn every_listed_trigger_is_known() {
-    for id in ACTION_TRIGGERS {
+    for &id in ACTION_TRIGGERS {
         let trigger = api::Trigger::from_id(id).unwrap();
         assert_eq!(trigger.id(), id);
         assert!(trigger.handler().starts_with("onExecute"));

@@ -8,15 +8,7 @@ use super::*;
 use crate::sandbox::Limits;
 
 /// The seed rule from the product brief, exactly as written.
-const SEED_RULE: &str = r#"function (user, context, callback) {
-  if (user.app_metadata && user.app_metadata.roles && user.app_metadata.roles.includes('doctor') && context.request.body && context.request.body.path === '/api/v1/patients/records') {
-    return callback(null, user, context);
-  } else if (user.app_metadata && user.app_metadata.roles && user.app_metadata.roles.includes('patient') && context.request.body && context.request.body.path === '/api/v1/patients/records') {
-    return callback(null, user, context);
-  } else {
-    return callback(new UnauthorizedError('Access denied. You do not have the required permissions.'));
-  }
-}"#;
+const SEED_RULE: &str = include_str!("../../fixtures/seed-rule.js");
 
 const DENIAL: &str = "Access denied. You do not have the required permissions.";
 

@@ -2,17 +2,9 @@
 //! organization (`organization=` at `/authorize`, `org_id` in the tokens), and the trail.
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::*;
-
-fn jwt_claims(token: &str) -> R<Value> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).ok_or("not a JWT")?;
-    Ok(serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?,
-    )?)
-}
 
 /// `/authorize` for `organization`, then the login form; returns where the browser was sent
 /// back to and the PKCE verifier.

@@ -264,14 +264,6 @@ async fn user_roles_and_permissions_with_their_sources() -> TestResult {
     Ok(())
 }
 
-fn jwt_claims(token: &str) -> R<Value> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).ok_or("not a JWT")?;
-    Ok(serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?,
-    )?)
-}
-
 #[tokio::test]
 async fn with_rbac_on_tokens_carry_only_held_permissions() -> TestResult {
     let app = TestApp::start().await?;

@@ -10,27 +10,12 @@ use serde_json::{json, Value};
 use crate::support::*;
 
 /// The product brief's rule, verbatim.
-const SEED_RULE: &str = r#"function (user, context, callback) {
-  if (user.app_metadata && user.app_metadata.roles && user.app_metadata.roles.includes('doctor') && context.request.body && context.request.body.path === '/api/v1/patients/records') {
-    return callback(null, user, context);
-  } else if (user.app_metadata && user.app_metadata.roles && user.app_metadata.roles.includes('patient') && context.request.body && context.request.body.path === '/api/v1/patients/records') {
-    return callback(null, user, context);
-  } else {
-    return callback(new UnauthorizedError('Access denied. You do not have the required permissions.'));
-  }
-}"#;
+const SEED_RULE: &str = include_str!("../../../custos-rules-js/fixtures/seed-rule.js");
 
 const SEED_MESSAGE: &str = "Access denied. You do not have the required permissions.";
 
 /// The same policy as an Action on Custos's `access-check` trigger.
-const SEED_ACTION: &str = r#"exports.onExecuteAccessCheck = async (event, api) => {
-  const roles = (event.user.app_metadata && event.user.app_metadata.roles) || [];
-  const path = event.request.body && event.request.body.path;
-  if (path === '/api/v1/patients/records' && (roles.includes('doctor') || roles.includes('patient'))) {
-    return;
-  }
-  api.access.deny('Access denied. You do not have the required permissions.');
-};"#;
+const SEED_ACTION: &str = include_str!("../../../custos-rules-js/fixtures/seed-action.js");
 
 const HIPAA_ACTION: &str = r#"exports.onExecutePostLogin = async (event, api) => {
   const done = event.user.app_metadata && event.user.app_metadata.hipaa_training_completed_at;
@@ -51,14 +36,6 @@ const CLAIMS_ACTION: &str = r#"exports.onExecutePostLogin = async (event, api) =
   api.user.setAppMetadata('last_enriched_client', event.client.client_id);
   api.multifactor.enable('any', { allowRememberBrowser: false });
 };"#;
-
-fn jwt_claims(token: &str) -> R<Value> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).ok_or("not a JWT")?;
-    Ok(serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?,
-    )?)
-}
 
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -88,72 +65,6 @@ async fn login_redirect(app: &TestApp, client_id: &str, email: &str) -> R<String
     let r = browser.post(app.url("u/login")).form(&form).send().await?;
     assert!(r.status().is_redirection(), "{}", r.status());
     Ok(r.headers()["location"].to_str()?.to_owned())
-}
-
-async fn create_rule(app: &TestApp, name: &str, script: &str) -> R<String> {
-    let (s, r) = app
-        .api(
-            Method::POST,
-            "rules",
-            Some(json!({"name": name, "script": script, "enabled": true})),
-        )
-        .await?;
-    assert_eq!(s, 201, "{r}");
-    Ok(r["id"].as_str().ok_or("rule id")?.to_owned())
-}
-
-/// Creates, deploys and binds (appending to the trigger's bindings) an action.
-async fn deploy_action(
-    app: &TestApp,
-    name: &str,
-    trigger: &str,
-    code: &str,
-    secrets: Value,
-) -> R<String> {
-    let (s, a) = app
-        .api(
-            Method::POST,
-            "actions/actions",
-            Some(json!({"name": name, "code": code, "secrets": secrets,
-                "supported_triggers": [{"id": trigger, "version": "v3"}]})),
-        )
-        .await?;
-    assert_eq!(s, 201, "{a}");
-    let id = a["id"].as_str().ok_or("action id")?.to_owned();
-    let (s, v) = app
-        .api(Method::POST, &format!("actions/actions/{id}/deploy"), None)
-        .await?;
-    assert!(s == 200 || s == 201, "{s} {v}");
-    let (s, current) = app
-        .api(
-            Method::GET,
-            &format!("actions/triggers/{trigger}/bindings"),
-            None,
-        )
-        .await?;
-    assert_eq!(s, 200, "{current}");
-    let mut refs: Vec<Value> = current["bindings"]
-        .as_array()
-        .ok_or("bindings")?
-        .iter()
-        .map(|b| json!({"ref": {"type": "action_id", "value": b["action"]["id"]}, "display_name": b["display_name"]}))
-        .collect();
-    refs.push(json!({"ref": {"type": "action_id", "value": id}, "display_name": name}));
-    let (s, b) = app
-        .api(
-            Method::PATCH,
-            &format!("actions/triggers/{trigger}/bindings"),
-            Some(json!({"bindings": refs})),
-        )
-        .await?;
-    assert_eq!(s, 200, "{b}");
-    Ok(id)
-}
-
-async fn check(app: &TestApp, body: Value) -> R<Value> {
-    let (s, d) = app.api(Method::POST, "check", Some(body)).await?;
-    assert_eq!(s, 200, "{d}");
-    Ok(d)
 }
 
 const RECORDS_PATH: &str = "/api/v1/patients/records";

@@ -6,77 +6,9 @@
 use std::sync::atomic::Ordering;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::*;
-
-fn jwt_claims(token: &str) -> R<Value> {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).ok_or("not a JWT")?;
-    Ok(serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?,
-    )?)
-}
-
-async fn create_rule(app: &TestApp, name: &str, script: &str) -> R<String> {
-    let (s, r) = app
-        .api(
-            Method::POST,
-            "rules",
-            Some(json!({"name": name, "script": script, "enabled": true})),
-        )
-        .await?;
-    assert_eq!(s, 201, "{r}");
-    Ok(r["id"].as_str().ok_or("rule id")?.to_owned())
-}
-
-/// Creates, deploys and binds (appending to the trigger's bindings) an action.
-async fn deploy_action(app: &TestApp, name: &str, trigger: &str, code: &str) -> R<String> {
-    let (s, a) = app
-        .api(
-            Method::POST,
-            "actions/actions",
-            Some(json!({"name": name, "code": code,
-                "supported_triggers": [{"id": trigger, "version": "v3"}]})),
-        )
-        .await?;
-    assert_eq!(s, 201, "{a}");
-    let id = a["id"].as_str().ok_or("action id")?.to_owned();
-    let (s, v) = app
-        .api(Method::POST, &format!("actions/actions/{id}/deploy"), None)
-        .await?;
-    assert!(s == 200 || s == 201, "{s} {v}");
-    let (s, current) = app
-        .api(
-            Method::GET,
-            &format!("actions/triggers/{trigger}/bindings"),
-            None,
-        )
-        .await?;
-    assert_eq!(s, 200, "{current}");
-    let mut refs: Vec<Value> = current["bindings"]
-        .as_array()
-        .ok_or("bindings")?
-        .iter()
-        .map(|b| json!({"ref": {"type": "action_id", "value": b["action"]["id"]}, "display_name": b["display_name"]}))
-        .collect();
-    refs.push(json!({"ref": {"type": "action_id", "value": id}, "display_name": name}));
-    let (s, b) = app
-        .api(
-            Method::PATCH,
-            &format!("actions/triggers/{trigger}/bindings"),
-            Some(json!({"bindings": refs})),
-        )
-        .await?;
-    assert_eq!(s, 200, "{b}");
-    Ok(id)
-}
-
-async fn check(app: &TestApp, body: Value) -> R<Value> {
-    let (s, d) = app.api(Method::POST, "check", Some(body)).await?;
-    assert_eq!(s, 200, "{d}");
-    Ok(d)
-}
 
 #[tokio::test]
 async fn an_action_reads_a_declared_https_host_into_the_id_token() -> TestResult {
@@ -99,7 +31,8 @@ exports.onExecutePostLogin = async (event, api) => {{
 }};"#,
         host = directory.host
     );
-    let action_id = deploy_action(&app, "Department lookup", "post-login", &code).await?;
+    let action_id =
+        deploy_action(&app, "Department lookup", "post-login", &code, json!([])).await?;
     let client = app
         .create_client(json!({"name": "Clinic portal", "app_type": "spa"}))
         .await?;
