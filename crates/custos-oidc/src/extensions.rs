@@ -29,6 +29,10 @@ impl Provider {
         &self,
         f: LoginFacts<'_>,
     ) -> Result<PipelineResult, ProviderError> {
+        // Most tenants have no scripts: then a login reads nothing more.
+        if !self.extensions.active("post-login").await? {
+            return Ok(PipelineResult::allow());
+        }
         let roles = self
             .store
             .user_roles(&f.user.user_id)

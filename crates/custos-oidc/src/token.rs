@@ -219,26 +219,35 @@ impl Provider {
                 requested
             }
         };
-        // Actions bound to `credentials-exchange` run before the token is minted.
-        let event = json!({
-            "client": {"client_id": client.client_id, "name": client.name, "metadata": client.client_metadata},
-            "resource_server": {"identifier": api.identifier},
-            "request": {"ip": ev.ip, "user_agent": ev.user_agent},
-            "transaction": {"requested_scopes": scopes, "protocol": "oauth2-client-credentials"},
-            "tenant": {"id": "custos"},
-        });
-        let who = custos_rules::Evidence {
-            client_id: client.client_id.clone(),
-            client_name: client.name.clone(),
-            ip: ev.ip.clone().unwrap_or_default(),
-            user_agent: ev.user_agent.clone().unwrap_or_default(),
-            ..Default::default()
-        };
-        let pipeline = self
+        // Actions bound to `credentials-exchange` run before the token is minted (the event is
+        // built only when there are some).
+        let active = self
             .extensions
-            .run_actions("credentials-exchange", event, who, self.now_ms())
+            .active("credentials-exchange")
             .await
             .map_err(|e| Err(e.into()))?;
+        let pipeline = if !active {
+            custos_rules::PipelineResult::allow()
+        } else {
+            let event = json!({
+                "client": {"client_id": client.client_id, "name": client.name, "metadata": client.client_metadata},
+                "resource_server": {"identifier": api.identifier},
+                "request": {"ip": ev.ip, "user_agent": ev.user_agent},
+                "transaction": {"requested_scopes": scopes, "protocol": "oauth2-client-credentials"},
+                "tenant": {"id": "custos"},
+            });
+            let who = custos_rules::Evidence {
+                client_id: client.client_id.clone(),
+                client_name: client.name.clone(),
+                ip: ev.ip.clone().unwrap_or_default(),
+                user_agent: ev.user_agent.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            self.extensions
+                .run_actions("credentials-exchange", event, who, self.now_ms())
+                .await
+                .map_err(|e| Err(e.into()))?
+        };
         if let custos_rules::Verdict::Deny { error, description } = &pipeline.verdict {
             self.store
                 .append_audits(pipeline.records.clone())

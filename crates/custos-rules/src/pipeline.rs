@@ -111,7 +111,8 @@ pub struct PipelineResult {
 }
 
 impl PipelineResult {
-    fn allow() -> Self {
+    /// Nothing ran, nothing to add: the flow goes on as it would without scripts.
+    pub fn allow() -> Self {
         Self {
             verdict: Verdict::Allow,
             id_token_claims: Map::new(),
@@ -203,6 +204,8 @@ pub struct Extensions {
     store: Store,
     master: Arc<MasterKey>,
     loaded: Mutex<Option<Arc<Loaded>>>,
+    /// Held while reading the scripts again, so concurrent requests share one reload.
+    reloading: tokio::sync::Mutex<()>,
     /// `api.cache` per action: key → `{value, expires_at}`.
     caches: Mutex<HashMap<String, Map<String, Value>>>,
 }
@@ -239,6 +242,7 @@ impl Extensions {
             store,
             master,
             loaded: Mutex::new(None),
+            reloading: tokio::sync::Mutex::new(()),
             caches: Mutex::new(HashMap::new()),
         }
     }
@@ -256,14 +260,15 @@ impl Extensions {
 
     /// The scripts in force: reread when this node changed them, or after [`RELOAD_AFTER`].
     async fn loaded(&self) -> Result<Arc<Loaded>, StoreError> {
-        let generation = self.store.generations().extensions();
-        if let Ok(guard) = self.loaded.lock() {
-            if let Some(l) = guard.as_ref() {
-                if l.generation == generation && l.at.elapsed() < RELOAD_AFTER {
-                    return Ok(l.clone());
-                }
-            }
+        if let Some(l) = self.current() {
+            return Ok(l);
         }
+        let _one_reload = self.reloading.lock().await;
+        // Someone else may have reloaded while this request waited.
+        if let Some(l) = self.current() {
+            return Ok(l);
+        }
+        let generation = self.store.generations().extensions();
         let rules: Arc<[Rule]> = self.store.enabled_rules().await?.into();
         let mut configuration = Map::new();
         for c in self.store.rules_configs().await? {
@@ -288,6 +293,16 @@ impl Extensions {
             *guard = Some(l.clone());
         }
         Ok(l)
+    }
+
+    /// The scripts as last read, if they are still current.
+    fn current(&self) -> Option<Arc<Loaded>> {
+        let generation = self.store.generations().extensions();
+        let guard = self.loaded.lock().ok()?;
+        guard
+            .as_ref()
+            .filter(|l| l.generation == generation && l.at.elapsed() < RELOAD_AFTER)
+            .cloned()
     }
 
     /// A sealed value in clear; a value that does not open reads as empty (and is logged),
