@@ -486,6 +486,8 @@ impl Extensions {
         let caches = self.cache_snapshot(&scripts, now);
         let engine = self.engine.clone();
         let configuration = loaded.configuration.clone();
+        // What a script could print or throw that must not reach a record or a client.
+        let secrets = secret_values(&scripts, &configuration);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         tokio::task::spawn_blocking(move || {
             let ends = run_chain(
@@ -614,7 +616,12 @@ impl Extensions {
                     (outcome, d)
                 }
             };
+            let mut details = details;
+            redact(&mut details, &secrets);
             result.records.push(base.record(outcome, details, now));
+        }
+        if let Verdict::Deny { description, .. } = &mut result.verdict {
+            *description = redacted(description, &secrets);
         }
         if !result.allows() {
             // Nothing a denied flow asked for takes effect.
@@ -676,6 +683,62 @@ impl Extensions {
             let value = v.get("value").cloned().unwrap_or(Value::Null);
             cache.insert(k.clone(), json!({"value": value, "expires_at": expires_at}));
         }
+    }
+}
+
+/// Values shorter than this are not redacted (they would blank out ordinary words).
+const MIN_REDACTED: usize = 4;
+
+/// The secret values the scripts of a run can read: rules configuration (when a Rule runs)
+/// and the bound actions' secrets.
+fn secret_values(scripts: &[Script], configuration: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |v: &Value| {
+        if let Some(m) = v.as_object() {
+            out.extend(
+                m.values()
+                    .filter_map(Value::as_str)
+                    .filter(|s| s.len() >= MIN_REDACTED)
+                    .map(str::to_owned),
+            );
+        }
+    };
+    if scripts.iter().any(|s| matches!(s, Script::Rule(_))) {
+        add(configuration);
+    }
+    for s in scripts {
+        if let Script::Action(_, secrets) = s {
+            add(secrets);
+        }
+    }
+    // Longest first, so a secret containing another is replaced whole.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+fn redacted(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
+    }
+    out
+}
+
+/// Replaces every secret value inside the strings of `v` (logs, messages, errors).
+fn redact(v: &mut Value, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    match v {
+        Value::String(text) if secrets.iter().any(|s| text.contains(s.as_str())) => {
+            *text = redacted(text, secrets);
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact(i, secrets)),
+        Value::Object(m) => m.values_mut().for_each(|i| redact(i, secrets)),
+        _ => {}
     }
 }
 
@@ -951,4 +1014,61 @@ pub fn user_profile(u: &User) -> Value {
             "connection": custos_domain::user::DB_CONNECTION, "isSocial": false,
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_from_every_string_longest_first() {
+        let secrets = vec![
+            "sk_live_abcdef".to_owned(),
+            "sk_live".to_owned(),
+            "north-east".to_owned(),
+        ];
+        let mut details = json!({
+            "logs": "key=sk_live_abcdef region=north-east\nprefix sk_live\n",
+            "error": "TypeError: bad north-east",
+            "nested": [{"message": "sk_live_abcdef"}],
+            "duration_us": 12,
+        });
+        redact(&mut details, &secrets);
+        let text = details.to_string();
+        assert!(!text.contains("sk_live"), "{text}");
+        assert!(!text.contains("north-east"), "{text}");
+        assert_eq!(
+            details["logs"],
+            "key=[redacted] region=[redacted]\nprefix [redacted]\n"
+        );
+        assert_eq!(details["duration_us"], 12);
+    }
+
+    #[test]
+    fn short_values_and_unread_configuration_are_not_redacted() {
+        let rule = Rule {
+            id: "rul_1".into(),
+            name: "r".into(),
+            script: String::new(),
+            order: 1,
+            enabled: true,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let configuration = json!({"A": "abc", "B": "longer-secret"});
+        let with_rule = secret_values(&[Script::Rule(rule)], &configuration);
+        assert_eq!(with_rule, vec!["longer-secret".to_owned()]);
+        // Without a Rule in the run, the rules configuration is not readable, so not redacted.
+        assert!(secret_values(&[], &configuration).is_empty());
+    }
+
+    #[test]
+    fn restricted_claims_are_refused() {
+        for bad in ["sub", "aud", "scope", "org_id", "https://auth0.com/x", ""] {
+            assert!(!claim_allowed(bad), "{bad}");
+        }
+        for ok in ["https://clinic.example/department", "department", "roles"] {
+            assert!(claim_allowed(ok), "{ok}");
+        }
+    }
 }

@@ -33,6 +33,7 @@ const CLAIMS_ACTION: &str = r#"exports.onExecutePostLogin = async (event, api) =
   api.accessToken.setCustomClaim(ns + 'clearance', md.clearance);
   api.idToken.setCustomClaim('sub', 'someone-else');
   api.idToken.setCustomClaim(ns + 'region', event.secrets.REGION);
+  console.log('enriching with region', event.secrets.REGION);
   api.user.setAppMetadata('last_enriched_client', event.client.client_id);
   api.multifactor.enable('any', { allowRememberBrowser: false });
 };"#;
@@ -301,6 +302,10 @@ async fn actions_gate_logins_on_hipaa_training_enrich_tokens_and_decide_checks()
     let (_, logs) = app.api(Method::GET, "logs?per_page=100", None).await?;
     let trail = logs.to_string();
     assert!(!trail.contains("north-east"), "a secret reached the trail");
+    assert!(
+        trail.contains("enriching with region [redacted]"),
+        "{trail}"
+    );
     let enriched = app
         .logs_of_type("custos_rule_executed")
         .await?
