@@ -130,11 +130,14 @@ impl Tx {
     }
 
     pub async fn delete_rule(&mut self, id: &str) -> Result<()> {
+        self.delete_extension("DELETE FROM rules WHERE id = $1", id)
+            .await
+    }
+
+    /// Runs a `DELETE … WHERE key = $1` that must remove exactly one row.
+    async fn delete_extension(&mut self, sql: &str, key: &str) -> Result<()> {
         self.touched_extensions = true;
-        let done = sqlx::query("DELETE FROM rules WHERE id = $1")
-            .bind(id)
-            .execute(self.conn())
-            .await?;
+        let done = sqlx::query(sql).bind(key).execute(self.conn()).await?;
         crate::expect_one(done)
     }
 
@@ -151,12 +154,8 @@ impl Tx {
     }
 
     pub async fn delete_rules_config(&mut self, key: &str) -> Result<()> {
-        self.touched_extensions = true;
-        let done = sqlx::query("DELETE FROM rules_configs WHERE config_key = $1")
-            .bind(key)
-            .execute(self.conn())
-            .await?;
-        crate::expect_one(done)
+        self.delete_extension("DELETE FROM rules_configs WHERE config_key = $1", key)
+            .await
     }
 
     pub async fn insert_action(&mut self, a: &Action) -> Result<()> {
@@ -205,11 +204,8 @@ impl Tx {
                 .execute(self.conn())
                 .await?;
         }
-        let done = sqlx::query("DELETE FROM actions WHERE id = $1")
-            .bind(id)
-            .execute(self.conn())
-            .await?;
-        crate::expect_one(done)
+        self.delete_extension("DELETE FROM actions WHERE id = $1", id)
+            .await
     }
 
     pub async fn insert_action_version(&mut self, v: &ActionVersion) -> Result<()> {
@@ -258,17 +254,18 @@ impl Tx {
 impl Store {
     /// Every rule, by order.
     pub async fn list_rules(&self) -> Result<Vec<Rule>> {
-        let rows = sqlx::query("SELECT * FROM rules ORDER BY rule_order, id")
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(rule).collect()
+        self.rules_by_order("SELECT * FROM rules ORDER BY rule_order, id")
+            .await
     }
 
     /// The enabled rules, by order: what the pipelines run.
     pub async fn enabled_rules(&self) -> Result<Vec<Rule>> {
-        let rows = sqlx::query("SELECT * FROM rules WHERE enabled = 1 ORDER BY rule_order, id")
-            .fetch_all(&self.read)
-            .await?;
+        self.rules_by_order("SELECT * FROM rules WHERE enabled = 1 ORDER BY rule_order, id")
+            .await
+    }
+
+    async fn rules_by_order(&self, sql: &str) -> Result<Vec<Rule>> {
+        let rows = sqlx::query(sql).fetch_all(&self.read).await?;
         rows.iter().map(rule).collect()
     }
 

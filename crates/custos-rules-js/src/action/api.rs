@@ -237,17 +237,17 @@ pub(super) fn build<'js>(
             namespace("access", vec![("deny", kit.deny(DenyShape::Reason)?)])?;
             namespace(
                 "idToken",
-                vec![("setCustomClaim", kit.set_claim(Token::Id)?)],
+                vec![("setCustomClaim", kit.set_entry(Entry::IdClaim)?)],
             )?;
             namespace(
                 "accessToken",
-                vec![("setCustomClaim", kit.set_claim(Token::Access)?)],
+                vec![("setCustomClaim", kit.set_entry(Entry::AccessClaim)?)],
             )?;
             namespace(
                 "user",
                 vec![
-                    ("setAppMetadata", kit.set_metadata(Metadata::App)?),
-                    ("setUserMetadata", kit.set_metadata(Metadata::User)?),
+                    ("setAppMetadata", kit.set_entry(Entry::AppMetadata)?),
+                    ("setUserMetadata", kit.set_entry(Entry::UserMetadata)?),
                 ],
             )?;
             namespace("multifactor", vec![("enable", kit.enable_multifactor()?)])?;
@@ -256,7 +256,7 @@ pub(super) fn build<'js>(
             namespace("access", vec![("deny", kit.deny(DenyShape::CodeReason)?)])?;
             namespace(
                 "accessToken",
-                vec![("setCustomClaim", kit.set_claim(Token::Access)?)],
+                vec![("setCustomClaim", kit.set_entry(Entry::AccessClaim)?)],
             )?;
         }
         Trigger::PreUserRegistration => {
@@ -267,8 +267,8 @@ pub(super) fn build<'js>(
             namespace(
                 "user",
                 vec![
-                    ("setAppMetadata", kit.set_metadata(Metadata::App)?),
-                    ("setUserMetadata", kit.set_metadata(Metadata::User)?),
+                    ("setAppMetadata", kit.set_entry(Entry::AppMetadata)?),
+                    ("setUserMetadata", kit.set_entry(Entry::UserMetadata)?),
                 ],
             )?;
             namespace(
@@ -305,16 +305,28 @@ enum DenyShape {
     Validation,
 }
 
+/// What a setter of the `api` records into.
 #[derive(Clone, Copy)]
-enum Token {
-    Id,
-    Access,
+enum Entry {
+    IdClaim,
+    AccessClaim,
+    AppMetadata,
+    UserMetadata,
 }
 
-#[derive(Clone, Copy)]
-enum Metadata {
-    App,
-    User,
+impl Entry {
+    fn method(self) -> &'static str {
+        match self {
+            Entry::IdClaim => "api.idToken.setCustomClaim",
+            Entry::AccessClaim => "api.accessToken.setCustomClaim",
+            Entry::AppMetadata => "api.user.setAppMetadata",
+            Entry::UserMetadata => "api.user.setUserMetadata",
+        }
+    }
+
+    fn is_claim(self) -> bool {
+        matches!(self, Entry::IdClaim | Entry::AccessClaim)
+    }
 }
 
 /// A value passed to the `api`, as JSON.
@@ -381,51 +393,11 @@ impl<'js> Kit<'_, 'js> {
         )
     }
 
-    fn set_claim(&self, token: Token) -> rquickjs::Result<Function<'js>> {
+    /// `setCustomClaim(name, value)` and `setAppMetadata` / `setUserMetadata(name, value)`:
+    /// one entry of one of the recorded maps. `undefined` removes a claim; for metadata it is
+    /// recorded as `null`, which removes the key when the flow's changes are written.
+    fn set_entry(&self, entry: Entry) -> rquickjs::Result<Function<'js>> {
         let (recorder, api, watch) = self.parts();
-        let method = match token {
-            Token::Id => "api.idToken.setCustomClaim",
-            Token::Access => "api.accessToken.setCustomClaim",
-        };
-        Function::new(
-            self.ctx.clone(),
-            move |ctx: Ctx<'js>,
-                  name: Opt<Value<'js>>,
-                  value: Opt<Value<'js>>|
-                  -> rquickjs::Result<Value<'js>> {
-                let name = text(&ctx, name, &watch)?.unwrap_or_default();
-                let converted = convert(&ctx, value, &watch)?;
-                let mut recorded = recorder.borrow_mut();
-                let claims = match token {
-                    Token::Id => &mut recorded.effects.id_token_claims,
-                    Token::Access => &mut recorded.effects.access_token_claims,
-                };
-                match converted {
-                    Converted::Undefined => {
-                        claims.remove(&name);
-                    }
-                    Converted::Json(json) => {
-                        claims.insert(name, json);
-                    }
-                    Converted::Refused(why) => {
-                        drop(recorded);
-                        let error = format!(
-                            "{method}('{name}', …): the value is not JSON-serialisable ({why})"
-                        );
-                        return Err(refuse(&ctx, &recorder, &error));
-                    }
-                }
-                Ok(returned(&ctx, &api))
-            },
-        )
-    }
-
-    fn set_metadata(&self, metadata: Metadata) -> rquickjs::Result<Function<'js>> {
-        let (recorder, api, watch) = self.parts();
-        let method = match metadata {
-            Metadata::App => "api.user.setAppMetadata",
-            Metadata::User => "api.user.setUserMetadata",
-        };
         Function::new(
             self.ctx.clone(),
             move |ctx: Ctx<'js>,
@@ -434,21 +406,35 @@ impl<'js> Kit<'_, 'js> {
                   -> rquickjs::Result<Value<'js>> {
                 let name = text(&ctx, name, &watch)?.unwrap_or_default();
                 let json = match convert(&ctx, value, &watch)? {
-                    Converted::Undefined => Json::Null,
-                    Converted::Json(json) => json,
+                    Converted::Undefined => None,
+                    Converted::Json(json) => Some(json),
                     Converted::Refused(why) => {
                         let error = format!(
-                            "{method}('{name}', …): the value is not JSON-serialisable ({why})"
+                            "{}('{name}', …): the value is not JSON-serialisable ({why})",
+                            entry.method()
                         );
                         return Err(refuse(&ctx, &recorder, &error));
                     }
                 };
                 let mut recorded = recorder.borrow_mut();
-                let target = match metadata {
-                    Metadata::App => &mut recorded.effects.app_metadata,
-                    Metadata::User => &mut recorded.effects.user_metadata,
+                let effects = &mut recorded.effects;
+                let map = match entry {
+                    Entry::IdClaim => &mut effects.id_token_claims,
+                    Entry::AccessClaim => &mut effects.access_token_claims,
+                    Entry::AppMetadata => &mut effects.app_metadata,
+                    Entry::UserMetadata => &mut effects.user_metadata,
                 };
-                target.insert(name, json);
+                match json {
+                    Some(json) => {
+                        map.insert(name, json);
+                    }
+                    None if entry.is_claim() => {
+                        map.remove(&name);
+                    }
+                    None => {
+                        map.insert(name, Json::Null);
+                    }
+                }
                 Ok(returned(&ctx, &api))
             },
         )
