@@ -11,7 +11,7 @@ use rquickjs::function::This;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Exception, Function, Object, Promise, Value};
 
-use crate::compile::{check, describe_value, load_function, ScriptError, Wrapping};
+use crate::compile::{check, describe_error, describe_value, load_function, ScriptError, Wrapping};
 use crate::directive::AllowList;
 use crate::host::{install_console, LogBuffer, Pin};
 use crate::sandbox::{Ended, Sandbox, Watch};
@@ -187,13 +187,7 @@ fn run_in<'js>(
         sandbox,
         watch,
     } = *host;
-    let fail = |error: rquickjs::Error| -> String {
-        if error.is_exception() {
-            describe_value(ctx, ctx.catch())
-        } else {
-            error.to_string()
-        }
-    };
+    let fail = |error: rquickjs::Error| describe_error(ctx, error);
     // Everything the module may rely on is in place before its first line runs.
     install_console(ctx, logs, watch).map_err(fail)?;
     crate::fetch::install(ctx, allowed, sandbox.network(), watch).map_err(fail)?;

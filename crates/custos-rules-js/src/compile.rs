@@ -172,6 +172,16 @@ pub(crate) fn describe_exception(exception: &Exception<'_>) -> String {
 }
 
 /// A short text for any thrown value.
+/// An engine error as text: the thrown value's description for an exception, else the
+/// error itself.
+pub(crate) fn describe_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    if error.is_exception() {
+        describe_value(ctx, ctx.catch())
+    } else {
+        error.to_string()
+    }
+}
+
 pub(crate) fn describe_value<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> String {
     if let Some(exception) = value.as_object().cloned().and_then(Exception::from_object) {
         return describe_exception(&exception);

@@ -160,11 +160,7 @@ impl Engine for JsEngine {
                     duration: e.duration,
                 }
             },
-            |error| Run {
-                end: RuleEnd::Failed { error },
-                logs: String::new(),
-                duration: Duration::ZERO,
-            },
+            |error| Run::not_started(RuleEnd::Failed { error }),
         )
     }
 
@@ -206,11 +202,7 @@ impl Engine for JsEngine {
                     duration: e.duration,
                 }
             },
-            |error| Run {
-                end: ActionEnd::Failed { error },
-                logs: String::new(),
-                duration: Duration::ZERO,
-            },
+            |error| Run::not_started(ActionEnd::Failed { error }),
         )
     }
 }

@@ -8,7 +8,7 @@ use rquickjs::convert::Coerced;
 use rquickjs::function::Opt;
 use rquickjs::{Ctx, Exception, FromJs, Function, Object, Value};
 
-use crate::compile::{describe_value, load_function, ScriptError, RULE};
+use crate::compile::{describe_error, describe_value, load_function, ScriptError, RULE};
 use crate::directive::AllowList;
 use crate::host::{install_console, recover, to_text, LogBuffer, Pin};
 use crate::sandbox::{Ended, Sandbox, Watch};
@@ -144,13 +144,7 @@ fn run_in<'js>(
         sandbox,
         watch,
     } = *host;
-    let fail = |error: rquickjs::Error| -> String {
-        if error.is_exception() {
-            describe_value(ctx, ctx.catch())
-        } else {
-            error.to_string()
-        }
-    };
+    let fail = |error: rquickjs::Error| describe_error(ctx, error);
     // Everything the script may rely on is in place before its first line runs, so it cannot
     // swap out what `callback` uses; `callback` itself is a native function.
     install_console(ctx, logs, watch).map_err(fail)?;

@@ -161,6 +161,17 @@ pub trait Network: Send + Sync + 'static {
     fn fetch(&self, request: &HttpRequest, timeout: Duration) -> Result<HttpResponse, String>;
 }
 
+impl<E> Run<E> {
+    /// A run that never started (the engine could not be set up): its end, no logs, no time.
+    pub fn not_started(end: E) -> Self {
+        Self {
+            end,
+            logs: String::new(),
+            duration: Duration::ZERO,
+        }
+    }
+}
+
 /// A script engine. Its `run_*` methods block (they run the script to its end or its time
 /// limit) and are only ever called on blocking threads, never on the async runtime's workers.
 pub trait Engine: Send + Sync + 'static {
@@ -218,21 +229,13 @@ impl Engine for NoEngine {
         self.check_rule(code)
     }
     fn run_rule(&self, _: &str, _: &Value, _: &Value, _: &Value) -> Run<RuleEnd> {
-        Run {
-            end: RuleEnd::Failed {
-                error: Self::MESSAGE.into(),
-            },
-            logs: String::new(),
-            duration: Duration::ZERO,
-        }
+        Run::not_started(RuleEnd::Failed {
+            error: Self::MESSAGE.into(),
+        })
     }
     fn run_action(&self, _: &str, _: &str, _: &Value, _: &Map<String, Value>) -> Run<ActionEnd> {
-        Run {
-            end: ActionEnd::Failed {
-                error: Self::MESSAGE.into(),
-            },
-            logs: String::new(),
-            duration: Duration::ZERO,
-        }
+        Run::not_started(ActionEnd::Failed {
+            error: Self::MESSAGE.into(),
+        })
     }
 }
